@@ -1,0 +1,5 @@
+"""``python -m largeforge`` runs the CLI."""
+
+from largeforge.cli.main import main
+
+main()

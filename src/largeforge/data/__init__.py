@@ -1,0 +1,1 @@
+"""Datasets: formats, loaders, validation, content-addressed versions, preview and synthetic data."""

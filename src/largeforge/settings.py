@@ -1,0 +1,82 @@
+"""Process settings: the only place that reads ``LARGEFORGE_*`` environment variables.
+
+Everything that needs a path or a knob calls :func:`get_settings` (cached). Tests change the
+environment and call ``get_settings.cache_clear()``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where LargeForge keeps its data and how it behaves; every field is ``LARGEFORGE_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="LARGEFORGE_", extra="ignore")
+
+    home: Path = Field(
+        default=Path(".largeforge"),
+        description="Home directory for datasets, runs, models and artifacts (LARGEFORGE_HOME).",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the metadata database; default: a SQLite file under home.",
+    )
+    max_validation_errors: int = Field(
+        default=50, gt=0, description="How many bad rows a validation report lists before it stops."
+    )
+    log_level: str = Field(default="INFO", description="Python logging level for LargeForge's loggers.")
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        # Resolve once so that a later chdir (workers, tests) never moves the home.
+        return value.expanduser().resolve()
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.home / "datasets"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'largeforge.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def read_secret_env(name: str) -> str:
+    """Read a secret (an API key) from the environment variable the user named.
+
+    Lives here because this module is the only one that touches ``os.environ``.
+
+    Raises:
+        InvalidInput: the variable is unset or empty.
+    """
+    from largeforge.errors import InvalidInput
+
+    value = os.environ.get(name, "")
+    if not value:
+        raise InvalidInput(f"environment variable {name} is not set; export {name}=<your API key> and retry")
+    return value
+
+
+__all__ = ["Settings", "get_settings", "read_secret_env"]
