@@ -1,0 +1,1 @@
+"""The ``largeforge`` command line: Typer sub-apps, one per command group; thin by design."""

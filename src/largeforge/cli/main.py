@@ -1,0 +1,90 @@
+"""The ``largeforge`` entry point: registers the command groups and the top-level commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from largeforge.cli import data, model
+from largeforge.cli.output import JSON_OPTION, progress_for, quiet_libraries, run_command, stdout_console
+
+app = typer.Typer(
+    name="largeforge",
+    help="LargeForge: data → training → evaluation → registry → export → serving → routing, in one system.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data.app, name="data")
+app.add_typer(model.app, name="model")
+
+
+@app.command("env")
+def env(json_output: bool = JSON_OPTION) -> None:
+    """Versions, device and paths — paste this into bug reports."""
+    from largeforge.environment import collect_environment
+
+    def render(doc: dict[str, Any]) -> None:
+        table = Table(show_header=False, title="LargeForge environment")
+        table.add_row("largeforge", doc["largeforge"])
+        table.add_row("python", doc["python"])
+        table.add_row("platform", doc["platform"])
+        for name, version in doc["packages"].items():
+            table.add_row(name, version or "[dim]not installed[/]")
+        for key, value in doc["device"].items():
+            table.add_row(f"device.{key}", str(value))
+        for key, value in doc["paths"].items():
+            table.add_row(f"path.{key}", value)
+        table.add_row("database", doc["database_url"])
+        stdout_console().print(table)
+
+    run_command(json_output, collect_environment, render=render, to_json=lambda doc: doc)
+
+
+@app.command("quickstart")
+def quickstart(
+    workdir: Path | None = typer.Option(None, help="Where to put files (default: <home>/quickstart)."),
+    preset: str = typer.Option("tiny", help="Base model size: tiny, small or mid."),
+    train_rows: int = typer.Option(2000, min=10, help="Training examples to generate."),
+    eval_rows: int = typer.Option(200, min=1, help="Held-out evaluation examples."),
+    seed: int = typer.Option(0, help="Seed for data and weights."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """The whole loop on this machine, end to end, with a summary table."""
+    from largeforge.quickstart import QuickstartConfig, run_quickstart
+    from largeforge.scratch.presets import get_preset
+    from largeforge.settings import get_settings
+
+    quiet_libraries()
+
+    def action() -> Any:
+        get_preset(preset)  # fail before any work on a typo
+        config = QuickstartConfig(
+            workdir=(workdir or get_settings().home / "quickstart").resolve(),
+            preset=preset,
+            train_rows=train_rows,
+            eval_rows=eval_rows,
+            seed=seed,
+        )
+        return run_quickstart(config, progress=progress_for(json_output))
+
+    def render(result: Any) -> None:
+        table = Table(title=f"LargeForge quickstart — {result.workdir}")
+        table.add_column("stage", style="bold")
+        table.add_column("result", overflow="fold")
+        table.add_column("time", justify="right")
+        for stage in result.stages:
+            table.add_row(stage.name, stage.summary, f"{stage.seconds:.1f}s")
+        stdout_console().print(table)
+
+    run_command(json_output, action, render=render, to_json=lambda r: r.to_dict())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

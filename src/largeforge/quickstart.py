@@ -1,0 +1,144 @@
+"""``largeforge quickstart``: the whole life of a model on a laptop CPU, one stage after another.
+
+Each stage is a function that takes the shared :class:`QuickstartContext`, does one step of the
+lifecycle through the same public functions the CLI uses, and returns a :class:`StageResult` for the
+summary table. Later layers append their stages (train → evaluate → register → export → serve →
+route → query) to :data:`STAGES`; the context's ``state`` carries ids and paths between stages.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from largeforge.progress import NullProgress, ProgressReporter
+
+
+@dataclass(frozen=True)
+class QuickstartConfig:
+    workdir: Path
+    preset: str = "tiny"
+    train_rows: int = 2000
+    eval_rows: int = 200
+    seed: int = 0
+
+
+@dataclass
+class StageResult:
+    name: str
+    summary: str
+    seconds: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class QuickstartContext:
+    config: QuickstartConfig
+    progress: ProgressReporter
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class QuickstartResult:
+    workdir: str
+    stages: list[StageResult]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"workdir": self.workdir, "stages": [asdict(s) for s in self.stages]}
+
+
+def stage_data(ctx: QuickstartContext) -> StageResult:
+    """Generate the extraction task, write it as files, and import both splits as versions."""
+    from largeforge.data.importing import import_dataset
+    from largeforge.data.synth import save_rows
+    from largeforge.data.tasks import as_conversation, as_prompt, make_extraction_examples
+    from largeforge.data.versions import open_dataset_store
+
+    cfg = ctx.config
+    train = make_extraction_examples(cfg.train_rows, seed=cfg.seed)
+    seen = {example["sentence"] for example in train}
+    # Held-out sentences only: an evaluation on memorised rows would overstate the gain.
+    candidates = make_extraction_examples(cfg.eval_rows * 3, seed=cfg.seed + 1)
+    held_out = [example for example in candidates if example["sentence"] not in seen][: cfg.eval_rows]
+    data_dir = cfg.workdir / "data"
+    train_file = save_rows([as_conversation(e) for e in train], data_dir / "extraction-train.jsonl")
+    eval_file = save_rows([as_prompt(e) for e in held_out], data_dir / "extraction-eval.jsonl")
+    store = open_dataset_store()
+    train_version = import_dataset(train_file, name="quickstart-train", store=store, progress=ctx.progress)
+    eval_version = import_dataset(eval_file, name="quickstart-eval", store=store, progress=ctx.progress)
+    ctx.state.update(
+        train_file=train_file,
+        train_dataset=train_version.version.id,
+        eval_dataset=eval_version.version.id,
+    )
+    reused = " (already stored)" if not train_version.created else ""
+    return StageResult(
+        "data",
+        f"{len(train)} train rows → {train_version.version.id}{reused}; "
+        f"{len(held_out)} held-out eval rows → {eval_version.version.id}",
+        details={"train": train_version.version.to_dict(), "eval": eval_version.version.to_dict()},
+    )
+
+
+def stage_base_model(ctx: QuickstartContext) -> StageResult:
+    """Train a tokenizer on the task data and initialise a base model of the chosen preset."""
+    from largeforge.data.corpus import iter_corpus_texts
+    from largeforge.scratch import build_base_model
+
+    model_dir = ctx.config.workdir / "base-model"
+    info = build_base_model(
+        model_dir,
+        preset=ctx.config.preset,
+        corpus=list(iter_corpus_texts(ctx.state["train_file"])),
+        seed=ctx.config.seed,
+        overwrite=True,
+        progress=ctx.progress,
+    )
+    ctx.state["base_model"] = model_dir
+    return StageResult(
+        "base model",
+        f"{info.architecture} '{info.preset}' with {info.parameters:,} parameters, "
+        f"vocabulary {info.vocab_size:,} → {model_dir}",
+        details=info.to_dict(),
+    )
+
+
+def stage_preview(ctx: QuickstartContext) -> StageResult:
+    """Check the label mask: only the assistant's JSON answer (and its end token) is trained on."""
+    from largeforge.data.preview import preview_rows
+    from largeforge.data.versions import open_dataset_store
+    from largeforge.model_source import load_tokenizer
+
+    store = open_dataset_store()
+    rows = store.rows(ctx.state["train_dataset"])[:1]
+    tokenizer = load_tokenizer(ctx.state["base_model"])
+    row = preview_rows(rows, "conversation", tokenizer, limit=1).rows[0]
+    trained_text = tokenizer.decode([i for i, t in zip(row.token_ids, row.trained, strict=True) if t])
+    return StageResult(
+        "label mask",
+        f"{row.trained_count} of {len(row.token_ids)} tokens trained: {trained_text!r}",
+        details=row.to_dict(),
+    )
+
+
+Stage = Callable[[QuickstartContext], StageResult]
+STAGES: list[Stage] = [stage_data, stage_base_model, stage_preview]
+
+
+def run_quickstart(config: QuickstartConfig, *, progress: ProgressReporter | None = None) -> QuickstartResult:
+    """Run every stage in order, timing each; a failing stage raises and stops the run."""
+    ctx = QuickstartContext(config=config, progress=progress or NullProgress())
+    config.workdir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for stage in STAGES:
+        started = time.perf_counter()
+        result = stage(ctx)
+        result.seconds = round(time.perf_counter() - started, 2)
+        results.append(result)
+    return QuickstartResult(workdir=str(config.workdir), stages=results)
+
+
+__all__ = ["STAGES", "QuickstartConfig", "QuickstartContext", "QuickstartResult", "StageResult", "run_quickstart"]
