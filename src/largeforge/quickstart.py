@@ -141,4 +141,11 @@ def run_quickstart(config: QuickstartConfig, *, progress: ProgressReporter | Non
     return QuickstartResult(workdir=str(config.workdir), stages=results)
 
 
-__all__ = ["STAGES", "QuickstartConfig", "QuickstartContext", "QuickstartResult", "StageResult", "run_quickstart"]
+__all__ = [
+    "STAGES",
+    "QuickstartConfig",
+    "QuickstartContext",
+    "QuickstartResult",
+    "StageResult",
+    "run_quickstart",
+]

@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from tests.conftest import NANO_CORPUS, NANO_OVERRIDES
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from largeforge.errors import Conflict, InvalidInput
 from largeforge.scratch import PRESETS, build_base_model
 from largeforge.scratch.presets import build_config
 from largeforge.scratch.tokenizer import QWEN2_SPLIT_PATTERN, train_tokenizer
-from tests.conftest import NANO_CORPUS, NANO_OVERRIDES
 
 CHAT = [
     {"role": "system", "content": "Answer in JSON."},
@@ -26,7 +26,9 @@ def test_tiny_model_loads_with_auto_classes_and_generates(tiny_model_dir: Path) 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     assert model.config.model_type == "qwen2"
     assert model.config.vocab_size == len(tokenizer)
-    inputs = tokenizer.apply_chat_template(CHAT[:2], add_generation_prompt=True, return_dict=True, return_tensors="pt")
+    inputs = tokenizer.apply_chat_template(
+        CHAT[:2], add_generation_prompt=True, return_dict=True, return_tensors="pt"
+    )
     output = model.generate(**inputs, max_new_tokens=4, do_sample=False)
     assert output.shape[1] == inputs["input_ids"].shape[1] + 4
     assert (tiny_model_dir / "model.safetensors").exists()
@@ -43,7 +45,7 @@ def test_label_mask_marks_only_assistant_tokens(tiny_model_dir: Path) -> None:
     untrained = tokenizer.decode([i for i, m in zip(ids, mask, strict=True) if not m])
     assert trained == '{"name": "Maria Lopez"}<|im_end|>'
     assert "Answer in JSON." in untrained and "lives in Lisbon" in untrained
-    assert "Maria Lopez\"}" not in untrained
+    assert 'Maria Lopez"}' not in untrained
 
 
 def test_chat_template_renders_chatml_with_generation_prompt(tiny_model_dir: Path) -> None:
@@ -99,7 +101,9 @@ def test_llama_architecture_and_custom_config(tmp_path: Path) -> None:
     config = AutoModelForCausalLM.from_pretrained(tmp_path / "llama").config
     config.num_hidden_layers = 1
     config.save_pretrained(tmp_path / "cfg")
-    custom = build_base_model(tmp_path / "custom", corpus=NANO_CORPUS, vocab_size=300, config_path=tmp_path / "cfg")
+    custom = build_base_model(
+        tmp_path / "custom", corpus=NANO_CORPUS, vocab_size=300, config_path=tmp_path / "cfg"
+    )
     assert custom.preset is None and custom.config["num_hidden_layers"] == 1
     assert custom.parameters < llama.parameters
 
@@ -111,10 +115,14 @@ def test_unknown_override_and_architecture_are_clear_errors(tmp_path: Path) -> N
         build_base_model(tmp_path / "y", corpus=NANO_CORPUS, vocab_size=300, architecture="gpt9")
 
 
-@pytest.mark.parametrize(("name", "low", "high"), [("tiny", 0.3e6, 1.2e6), ("small", 4e6, 20e6), ("mid", 50e6, 70e6)])
+@pytest.mark.parametrize(
+    ("name", "low", "high"), [("tiny", 0.3e6, 1.2e6), ("small", 4e6, 20e6), ("mid", 50e6, 70e6)]
+)
 def test_preset_sizes_match_their_documented_range(name: str, low: float, high: float) -> None:
     preset = PRESETS[name]
-    config = build_config(preset, "qwen2", vocab_size=preset.vocab_size, special_ids={"bos": 0, "eos": 1, "pad": 0})
+    config = build_config(
+        preset, "qwen2", vocab_size=preset.vocab_size, special_ids={"bos": 0, "eos": 1, "pad": 0}
+    )
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
     assert low <= sum(p.numel() for p in model.parameters()) <= high

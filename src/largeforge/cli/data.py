@@ -18,14 +18,20 @@ from largeforge.cli.output import (
     stdout_console,
 )
 
-app = typer.Typer(help="Datasets: validate, import as versions, inspect, preview, synthesize.", no_args_is_help=True)
+app = typer.Typer(
+    help="Datasets: validate, import as versions, inspect, preview, synthesize.", no_args_is_help=True
+)
 
-FORMAT_HELP = "Force a format instead of detecting it: text, messages, sharegpt, alpaca, preference, kto, prompt."
+FORMAT_HELP = (
+    "Force a format instead of detecting it: text, messages, sharegpt, alpaca, preference, kto, prompt."
+)
 
 
 @app.command("validate")
 def validate(
-    file: Path = typer.Argument(..., help="A .jsonl, .json, .csv, .parquet file or an HF save_to_disk folder."),
+    file: Path = typer.Argument(
+        ..., help="A .jsonl, .json, .csv, .parquet file or an HF save_to_disk folder."
+    ),
     format: str | None = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
     split: str | None = typer.Option(None, help="Split to read from an HF DatasetDict folder."),
     max_errors: int | None = typer.Option(None, min=1, help="Stop listing bad rows after this many."),
@@ -67,7 +73,9 @@ def _render_validation(dataset: Any) -> None:
         )
     console.print(table)
     if report.errors_total > len(report.errors):
-        console.print(f"… and {report.errors_total - len(report.errors)} more (raise --max-errors to see them)")
+        console.print(
+            f"… and {report.errors_total - len(report.errors)} more (raise --max-errors to see them)"
+        )
     console.print(f"[red]invalid[/]: {report.summary()}", highlight=False)
 
 
@@ -77,7 +85,9 @@ def import_(
     name: str = typer.Option(..., "--name", "-n", help="Name to file the version under."),
     format: str | None = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
     split: str | None = typer.Option(None, help="Split to read from an HF DatasetDict folder."),
-    tokenizer: str | None = typer.Option(None, help="Model directory whose tokenizer measures token lengths."),
+    tokenizer: str | None = typer.Option(
+        None, help="Model directory whose tokenizer measures token lengths."
+    ),
     max_tokens: int | None = typer.Option(None, min=1, help="Refuse rows longer than this many tokens."),
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -108,7 +118,9 @@ def import_(
         )
         typer.echo(version.id)
 
-    run_command(json_output, action, render=render, to_json=lambda r: r.version.to_dict() | {"created": r.created})
+    run_command(
+        json_output, action, render=render, to_json=lambda r: r.version.to_dict() | {"created": r.created}
+    )
 
 
 @app.command("list")
@@ -125,7 +137,9 @@ def list_(
             table.add_column(column)
         for v in versions:
             table.add_row(v.id, ", ".join(v.names), v.kind, v.format, str(v.row_count), v.created_at)
-        stdout_console().print(table if versions else "no datasets yet: `largeforge data import FILE --name NAME`")
+        stdout_console().print(
+            table if versions else "no datasets yet: `largeforge data import FILE --name NAME`"
+        )
 
     run_command(
         json_output,
@@ -156,8 +170,20 @@ def show(
     def render(doc: dict[str, Any]) -> None:
         console = stdout_console()
         table = Table(show_header=False, title=f"Dataset version {doc['id']}")
-        for key in ("id", "sha256", "names", "kind", "format", "row_count", "columns", "created_at", "source"):
-            table.add_row(key, json.dumps(doc[key], ensure_ascii=False) if not isinstance(doc[key], str) else doc[key])
+        for key in (
+            "id",
+            "sha256",
+            "names",
+            "kind",
+            "format",
+            "row_count",
+            "columns",
+            "created_at",
+            "source",
+        ):
+            table.add_row(
+                key, json.dumps(doc[key], ensure_ascii=False) if not isinstance(doc[key], str) else doc[key]
+            )
         for tokenizer, stats in doc["token_stats"].items():
             table.add_row(f"tokens ({tokenizer})", ", ".join(f"{k}={v}" for k, v in stats.items()))
         console.print(table)
@@ -170,7 +196,9 @@ def show(
 @app.command("preview")
 def preview(
     ref: str = typer.Argument(..., help="Version id (or unique prefix), NAME, or NAME@N."),
-    model: str = typer.Option(..., "--model", "-m", help="Model directory whose tokenizer and chat template to use."),
+    model: str = typer.Option(
+        ..., "--model", "-m", help="Model directory whose tokenizer and chat template to use."
+    ),
     rows: int = typer.Option(2, min=1, help="How many rows to render."),
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -204,12 +232,18 @@ def preview(
 
 @app.command("synth")
 def synth(
-    seeds: Path = typer.Argument(..., help="Seed prompts: .txt (one per line) or .jsonl/.json with a prompt field."),
+    seeds: Path = typer.Argument(
+        ..., help="Seed prompts: .txt (one per line) or .jsonl/.json with a prompt field."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the generated rows (.jsonl)."),
     teacher: str | None = typer.Option(None, help="Local teacher: a model directory."),
-    base_url: str | None = typer.Option(None, help="Teacher behind an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1."),
+    base_url: str | None = typer.Option(
+        None, help="Teacher behind an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1."
+    ),
     model_name: str | None = typer.Option(None, "--model", help="Model name to ask the endpoint for."),
-    api_key_env: str | None = typer.Option(None, help="Name of the env var that holds the endpoint's API key."),
+    api_key_env: str | None = typer.Option(
+        None, help="Name of the env var that holds the endpoint's API key."
+    ),
     kind: str = typer.Option("conversation", help="conversation or preference."),
     samples: int = typer.Option(1, min=1, help="Answers per seed prompt."),
     temperature: float = typer.Option(0.7, min=0.0, max=2.0),
@@ -217,7 +251,9 @@ def synth(
     system: str | None = typer.Option(None, help="System prompt for the teacher."),
     strategy: str = typer.Option("judge", help="Preference pairs: judge (teacher picks) or rejected_model."),
     rejected_model: str | None = typer.Option(None, help="Model directory that writes rejected answers."),
-    import_as: str | None = typer.Option(None, help="Also import the result as a dataset version of this name."),
+    import_as: str | None = typer.Option(
+        None, help="Also import the result as a dataset version of this name."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Generate a conversation or preference dataset from seed prompts with a teacher model."""

@@ -31,7 +31,9 @@ def init(
     preset: str = typer.Option("tiny", help="tiny (~0.9M params), small (~6M) or mid (~60M)."),
     architecture: str = typer.Option("qwen2", help="qwen2 or llama."),
     corpus: Path | None = typer.Option(None, help="Text (.txt) or dataset file to train the tokenizer on."),
-    vocab_size: int | None = typer.Option(None, min=1, help="Target vocabulary size (default: the preset's)."),
+    vocab_size: int | None = typer.Option(
+        None, min=1, help="Target vocabulary size (default: the preset's)."
+    ),
     config: Path | None = typer.Option(None, help="Any transformers config.json to use instead of a preset."),
     set_: list[str] = typer.Option([], "--set", help="Override a preset field, e.g. --set hidden_size=64."),
     seed: int = typer.Option(0, help="Seed for weight initialisation."),

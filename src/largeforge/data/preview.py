@@ -110,7 +110,9 @@ def _text(row: dict[str, Any], tokenizer: Any) -> tuple[list[int], list[bool]]:
 
 def _prompt_ids(prompt: Any, tokenizer: Any) -> list[int]:
     if isinstance(prompt, list):
-        encoded = tokenizer.apply_chat_template(prompt, tokenize=True, return_dict=True, add_generation_prompt=True)
+        encoded = tokenizer.apply_chat_template(
+            prompt, tokenize=True, return_dict=True, add_generation_prompt=True
+        )
         return list(encoded["input_ids"])
     return list(tokenizer(str(prompt), add_special_tokens=False)["input_ids"])
 

@@ -122,7 +122,9 @@ def run_synthesis(request: SynthRequest, *, progress: ProgressReporter | None = 
     save_rows(result.rows, request.out)
     version_id = None
     if request.import_as:
-        version_id = import_dataset(request.out, name=request.import_as, store=open_dataset_store()).version.id
+        version_id = import_dataset(
+            request.out, name=request.import_as, store=open_dataset_store()
+        ).version.id
     return SynthOutcome(str(request.out), len(result.rows), result.skipped, result.reasons, version_id)
 
 

@@ -11,18 +11,9 @@ import json
 import random
 from typing import Any
 
-FIRST_NAMES = (
-    "Maria Ana Lucas Sofia Omar Lena Pedro Yuki Amir Clara Noah Emma Ivan Zoe Ravi Nina Tom Lea Hugo Mia "
-    "Kofi Aisha Paul Ines Leo Sara Jonas Eva Marco Julia"
-).split()
-LAST_NAMES = (
-    "Lopez Silva Novak Tanaka Haddad Weber Rossi Kim Okafor Dubois Smith Garcia Petrov Jensen Costa Moreau "
-    "Brown Ito Fischer Khan"
-).split()
-CITIES = (
-    "Lisbon Paris Berlin Madrid Rome Oslo Vienna Prague Dublin Athens Tokyo Lima Cairo Seoul Quito Nairobi "
-    "Boston Denver Austin Porto"
-).split()
+FIRST_NAMES = ["Maria", "Ana", "Lucas", "Sofia", "Omar", "Lena", "Pedro", "Yuki", "Amir", "Clara", "Noah", "Emma", "Ivan", "Zoe", "Ravi", "Nina", "Tom", "Lea", "Hugo", "Mia", "Kofi", "Aisha", "Paul", "Ines", "Leo", "Sara", "Jonas", "Eva", "Marco", "Julia"]
+LAST_NAMES = ["Lopez", "Silva", "Novak", "Tanaka", "Haddad", "Weber", "Rossi", "Kim", "Okafor", "Dubois", "Smith", "Garcia", "Petrov", "Jensen", "Costa", "Moreau", "Brown", "Ito", "Fischer", "Khan"]
+CITIES = ["Lisbon", "Paris", "Berlin", "Madrid", "Rome", "Oslo", "Vienna", "Prague", "Dublin", "Athens", "Tokyo", "Lima", "Cairo", "Seoul", "Quito", "Nairobi", "Boston", "Denver", "Austin", "Porto"]
 TEMPLATES = (
     "{name}, {age}, lives in {city}.",
     "{name} is {age} years old and lives in {city}.",

@@ -18,6 +18,7 @@ layer may index it.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import os
@@ -164,7 +165,9 @@ class DatasetStore:
             if len(matches) == 1:
                 return self._manifest_or_raise(matches[0])
             if len(matches) > 1:
-                raise Conflict(f"{ref!r} matches {len(matches)} versions ({', '.join(matches[:5])}); give more characters")
+                raise Conflict(
+                    f"{ref!r} matches {len(matches)} versions ({', '.join(matches[:5])}); give more characters"
+                )
         raise NotFound(
             f"no dataset version or name {ref!r}; run `largeforge data list` to see what is stored"
         )
@@ -186,7 +189,7 @@ class DatasetStore:
                 if line.strip():
                     yield json.loads(line)
 
-    def rows(self, ref: str) -> list[dict[str, Any]]:
+    def rows(self, ref: str) -> builtins.list[dict[str, Any]]:
         return list(self.iter_rows(ref))
 
     def to_hf_dataset(self, ref: str) -> Any:
@@ -211,7 +214,9 @@ class DatasetStore:
     def _manifest_or_raise(self, version_id: str) -> DatasetVersion:
         version = self._read_manifest(version_id)
         if version is None:
-            raise NotFound(f"dataset version {version_id} is named but its manifest is missing from {self.root}")
+            raise NotFound(
+                f"dataset version {version_id} is named but its manifest is missing from {self.root}"
+            )
         return version
 
     def _write_manifest(self, version: DatasetVersion) -> None:
@@ -233,12 +238,18 @@ def _atomic_write(path: Path, data: bytes) -> None:
             os.unlink(tmp)
 
 
-
-
-
 def open_dataset_store() -> DatasetStore:
     """The store under the configured home (``LARGEFORGE_HOME``)."""
     from largeforge.settings import get_settings
 
     return DatasetStore(get_settings().datasets_dir)
-__all__ = ["DatasetStore", "DatasetVersion", "ImportResult", "canonical_jsonl", "check_name", "open_dataset_store"]
+
+
+__all__ = [
+    "DatasetStore",
+    "DatasetVersion",
+    "ImportResult",
+    "canonical_jsonl",
+    "check_name",
+    "open_dataset_store",
+]

@@ -81,13 +81,17 @@ def get_preset(name: str) -> ModelPreset:
         raise InvalidInput(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
 
 
-def build_config(preset: ModelPreset, architecture: str, *, vocab_size: int, special_ids: dict[str, int]) -> Any:
+def build_config(
+    preset: ModelPreset, architecture: str, *, vocab_size: int, special_ids: dict[str, int]
+) -> Any:
     """The transformers config for ``preset`` with the real vocabulary size and special token ids."""
     from transformers import LlamaConfig, Qwen2Config
 
     config_classes = {"qwen2": Qwen2Config, "llama": LlamaConfig}
     if architecture not in config_classes:
-        raise InvalidInput(f"unknown architecture {architecture!r}; choose one of {', '.join(config_classes)}")
+        raise InvalidInput(
+            f"unknown architecture {architecture!r}; choose one of {', '.join(config_classes)}"
+        )
     fields = asdict(preset) | {"vocab_size": vocab_size}
     return config_classes[architecture](
         **fields,

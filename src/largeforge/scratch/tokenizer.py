@@ -16,9 +16,7 @@ from largeforge.scratch.chat_template import CHATML_TEMPLATE, END_OF_TEXT, IM_EN
 
 # llama.cpp name of the pre-tokenizer below; recorded in the model directory for the GGUF exporter.
 GGUF_PRE_TOKENIZER = "qwen2"
-QWEN2_SPLIT_PATTERN = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
+QWEN2_SPLIT_PATTERN = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 MIN_VOCAB_SIZE = 256 + len(SPECIAL_TOKENS)
 
 
