@@ -15,6 +15,16 @@ from pydantic import ValidationError
 from largeforge.errors import InvalidInput
 from largeforge.progress import ProgressReporter
 
+# SynthConfig field → the CLI flag a user typed, so errors name what the user wrote.
+_FLAGS = {
+    "kind": "--kind",
+    "samples_per_prompt": "--samples",
+    "temperature": "--temperature",
+    "max_tokens": "--max-tokens",
+    "system_prompt": "--system",
+    "preference_strategy": "--strategy",
+}
+
 
 @dataclass(frozen=True)
 class SynthRequest:
@@ -64,16 +74,20 @@ class SynthRequest:
         if import_as is not None:
             check_name(import_as)
         try:
-            config = SynthConfig(
-                kind=kind,
-                samples_per_prompt=samples,
-                temperature=temperature,
-                max_tokens=max_tokens,
-                system_prompt=system,
-                preference_strategy=strategy,
+            config = SynthConfig.model_validate(
+                {
+                    "kind": kind,
+                    "samples_per_prompt": samples,
+                    "temperature": temperature,
+                    "max_tokens": max_tokens,
+                    "system_prompt": system,
+                    "preference_strategy": strategy,
+                }
             )
         except ValidationError as exc:
-            problems = "; ".join(f"--{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            problems = "; ".join(
+                f"{_FLAGS.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors()
+            )
             raise InvalidInput(f"invalid synth options: {problems}") from exc
         if config.kind == "preference" and strategy == "rejected_model" and not rejected_model:
             raise InvalidInput("--strategy rejected_model needs --rejected-model MODEL_DIR")

@@ -14,7 +14,42 @@ from collections.abc import Iterator
 _SUBJECTS = ["the model", "a user", "the teacher", "our team", "the router", "a student", "the server"]
 _VERBS = ["reads", "writes", "learns", "answers", "checks", "routes", "trains on", "evaluates"]
 _OBJECTS = ["the data", "a question", "the answer", "a long document", "the json", "many prompts", "numbers"]
-_WORDS = ["name", "age", "city", "country", "email", "date", "time", "price", "total", "count", "list", "item", "value", "key", "model", "data", "train", "test", "question", "answer", "user", "assistant", "system", "hello", "thanks", "please", "yes", "no", "true", "false", "null", "one", "two", "three"]
+_WORDS = [
+    "name",
+    "age",
+    "city",
+    "country",
+    "email",
+    "date",
+    "time",
+    "price",
+    "total",
+    "count",
+    "list",
+    "item",
+    "value",
+    "key",
+    "model",
+    "data",
+    "train",
+    "test",
+    "question",
+    "answer",
+    "user",
+    "assistant",
+    "system",
+    "hello",
+    "thanks",
+    "please",
+    "yes",
+    "no",
+    "true",
+    "false",
+    "null",
+    "one",
+    "two",
+    "three",
+]
 
 
 def default_corpus(lines: int = 4000, seed: int = 0) -> Iterator[str]:

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from largeforge.cli.main import app
+from largeforge.data.versions import open_dataset_store
+
+
+def test_quickstart_runs_every_stage_and_is_idempotent(tmp_path: Path) -> None:
+    args = ["quickstart", "--workdir", str(tmp_path / "qs"), "--train-rows", "40", "--eval-rows", "5", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert [s["name"] for s in doc["stages"]] == ["data", "base model", "label mask"]
+    data = doc["stages"][0]["details"]
+    assert data["train"]["row_count"] == 40 and data["train"]["kind"] == "conversation"
+    assert data["eval"]["kind"] == "prompt" and data["eval"]["row_count"] == 5
+    eval_rows = open_dataset_store().rows("quickstart-eval")
+    train_sentences = {r["messages"][1]["content"] for r in open_dataset_store().rows("quickstart-train")}
+    assert not {r["prompt"][1]["content"] for r in eval_rows} & train_sentences, "eval rows leak into train"
+    assert json.loads(eval_rows[0]["answer"]).keys() == {"name", "age", "city"}
+    mask = doc["stages"][2]
+    assert mask["summary"].endswith("<|im_end|>'") and '"age"' in mask["summary"]
+    assert 300_000 < doc["stages"][1]["details"]["parameters"] < 1_200_000
+
+    rerun = json.loads(CliRunner().invoke(app, args).stdout)
+    assert rerun["stages"][0]["details"]["train"]["id"] == data["train"]["id"]
+    assert "already stored" in rerun["stages"][0]["summary"]
+
+
+def test_quickstart_rejects_unknown_preset(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["quickstart", "--workdir", str(tmp_path), "--preset", "huge"])
+    assert result.exit_code == 1 and "huge" in result.output
