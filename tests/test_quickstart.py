@@ -10,7 +10,16 @@ from largeforge.data.versions import open_dataset_store
 
 
 def test_quickstart_runs_every_stage_and_is_idempotent(tmp_path: Path) -> None:
-    args = ["quickstart", "--workdir", str(tmp_path / "qs"), "--train-rows", "40", "--eval-rows", "5", "--json"]
+    args = [
+        "quickstart",
+        "--workdir",
+        str(tmp_path / "qs"),
+        "--train-rows",
+        "40",
+        "--eval-rows",
+        "5",
+        "--json",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)

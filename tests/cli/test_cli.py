@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.conftest import NANO_CORPUS
 from typer.testing import CliRunner
 
 from largeforge.cli.main import app
-from tests.conftest import NANO_CORPUS
 
 runner = CliRunner()
 
@@ -49,7 +49,8 @@ def test_validate_exit_codes_and_row_errors(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "valid" in result.stdout
     bad = tmp_path / "bad.jsonl"
     bad.write_text(
-        json.dumps(GOOD_ROWS[0]) + "\n{not json\n"
+        json.dumps(GOOD_ROWS[0])
+        + "\n{not json\n"
         + json.dumps({"messages": [{"role": "bot", "content": "x"}, {"role": "assistant", "content": "y"}]})
         + "\n",
         encoding="utf-8",
@@ -65,7 +66,8 @@ def test_validate_exit_codes_and_row_errors(tmp_path: Path) -> None:
 def test_validate_missing_file_is_exit_1_not_traceback(tmp_path: Path) -> None:
     result = runner.invoke(app, ["data", "validate", str(tmp_path / "nope.jsonl")])
     assert result.exit_code == 1
-    assert "nope.jsonl" in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    assert "nope.jsonl does not exist" in result.output
+    assert isinstance(result.exception, SystemExit)  # a clean exit, not an escaped exception
 
 
 def test_import_list_show_preview(tmp_path: Path, tiny_model_dir: Path) -> None:
@@ -82,7 +84,9 @@ def test_import_list_show_preview(tmp_path: Path, tiny_model_dir: Path) -> None:
     shown = json.loads(runner.invoke(app, ["data", "show", "chats", "--rows", "2", "--json"]).stdout)
     assert shown["id"] == version_id and shown["row_count"] == 5 and shown["rows"] == GOOD_ROWS[:2]
 
-    preview = runner.invoke(app, ["data", "preview", version_id[:8], "--model", str(tiny_model_dir), "--json"])
+    preview = runner.invoke(
+        app, ["data", "preview", version_id[:8], "--model", str(tiny_model_dir), "--json"]
+    )
     assert preview.exit_code == 0, preview.output
     row = json.loads(preview.stdout)["rows"][0]
     trained = "".join(t for t, m in zip(row["tokens"], row["trained"], strict=True) if m)
@@ -134,7 +138,8 @@ def test_synth_needs_exactly_one_teacher(tmp_path: Path) -> None:
     result = runner.invoke(app, ["data", "synth", str(seeds), "--out", str(tmp_path / "o.jsonl")])
     assert result.exit_code == 1 and "exactly one teacher" in result.output
     result = runner.invoke(
-        app, ["data", "synth", str(seeds), "-o", str(tmp_path / "o.jsonl"), "--base-url", "http://127.0.0.1:9/v1"]
+        app,
+        ["data", "synth", str(seeds), "-o", str(tmp_path / "o.jsonl"), "--base-url", "http://127.0.0.1:9/v1"],
     )
     assert result.exit_code == 1 and "--model" in result.output
 
@@ -144,7 +149,9 @@ def test_synth_with_local_teacher_writes_and_imports(tmp_path: Path, tiny_model_
     seeds.write_text("Say hi\nName a city\n", encoding="utf-8")
     out = tmp_path / "synth.jsonl"
     args = ["data", "synth", str(seeds), "-o", str(out), "--teacher", str(tiny_model_dir)]
-    result = runner.invoke(app, [*args, "--max-tokens", "6", "--temperature", "1.0", "--import-as", "syn", "--json"])
+    result = runner.invoke(
+        app, [*args, "--max-tokens", "6", "--temperature", "1.0", "--import-as", "syn", "--json"]
+    )
     assert result.exit_code == 0, result.output
     outcome = json.loads(result.stdout)
     written = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
