@@ -133,3 +133,21 @@ def test_undetectable_columns_name_what_was_seen_and_expected() -> None:
 def test_unknown_format_name_lists_the_known_ones() -> None:
     with pytest.raises(InvalidInput, match="sharegpt"):
         get_format("shargpt")
+
+
+def test_sharegpt_system_column_becomes_the_first_message() -> None:
+    turns = [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]
+    result = FORMATS["sharegpt"].normalize({"system": "Be kind", "conversations": turns})
+    assert result.row == {"messages": [{"role": "system", "content": "Be kind"}, *USER_ASSISTANT]}
+    assert result.ignored_columns == []
+    twice = FORMATS["sharegpt"].normalize(
+        {"system": "Be kind", "conversations": [{"from": "system", "value": "Be brief"}, *turns]}
+    )
+    assert [(p.field, p.problem) for p in twice.problems] == [
+        ("system", "is set, but the first turn is a system turn too")
+    ]
+
+
+def test_detection_treats_null_columns_as_absent() -> None:
+    # An empty "text" cell must not make a prompt dataset look like pretraining text.
+    assert detect_format([RawRow(1, 2, {"text": None, "prompt": "2+2?"})]) == "prompt"

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from datasets import Dataset, DatasetDict
 
-from largeforge.data.loaders import LOADERS, load_file
+from largeforge.data.loaders import LOADERS, load_file, to_plain
 from largeforge.data.reading import read_dataset
 from largeforge.errors import InvalidInput, NotFound
 
@@ -81,3 +84,61 @@ def test_missing_path_unknown_extension_and_plain_folder(tmp_path: Path) -> None
     with pytest.raises(InvalidInput, match="save_to_disk"):
         load_file(tmp_path / "folder")
     assert set(LOADERS) == {".jsonl", ".ndjson", ".json", ".csv", ".parquet"}
+
+
+def test_csv_keeps_record_numbers_and_start_lines(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_bytes(
+        b'text,id\n"line one\nline two",1\nplain,2\n"caf\xe9",3\nx,4,extra\nlast,5\n'  # \xe9: latin-1
+    )
+    loaded = load_file(path)
+    assert [(r.number, r.line, r.data["id"]) for r in loaded.rows] == [(1, 2, "1"), (2, 4, "2"), (5, 7, "5")]
+    assert loaded.rows[0].data["text"] == "line one\nline two"
+    assert [(e.row, e.line) for e in loaded.errors] == [(3, 5), (4, 6)]
+    assert "not valid UTF-8 (byte 0xe9" in loaded.errors[0].problem and "iconv" in loaded.errors[0].hint
+    assert loaded.errors[1].problem == "has 3 cells but the header names 2 columns"
+
+
+def test_jsonl_bad_bytes_keep_later_record_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b'{"text": "a"}\n{"text": "caf\xe9"}\n{"text": "b"}\n')
+    loaded = load_file(path)
+    assert [(r.number, r.line) for r in loaded.rows] == [(1, 1), (3, 3)]
+    assert [(e.row, e.line) for e in loaded.errors] == [(2, 2)]
+
+
+def test_parquet_values_become_plain_json(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "text": ["a"],
+            "when": [datetime.datetime(2024, 1, 2, 3, 4)],
+            "price": pa.array([decimal.Decimal("1.50")], pa.decimal128(5, 2)),
+        }
+    )
+    pq.write_table(table, tmp_path / "d.parquet")
+    data = load_file(tmp_path / "d.parquet").rows[0].data
+    assert data == {"text": "a", "when": "2024-01-02T03:04:00", "price": 1.5}
+    json.dumps(data)  # a datetime or Decimal left in place would raise here
+
+
+def test_to_plain_converts_numpy_values() -> None:
+    value = to_plain({"ids": np.array([1, 2]), "score": np.float32(0.5), "n": np.int64(3)})
+    assert value == {"ids": [1, 2], "score": 0.5, "n": 3}
+    assert type(value["n"]) is int and type(value["ids"][0]) is int
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.json", b"[]", "is empty"),
+        ("header.csv", b"text,id\n", "is empty"),
+        ("blank.jsonl", b"\n  \n", "is empty"),
+        ("utf16.jsonl", '{"text": "a"}\n'.encode("utf-16"), "UTF-16"),
+    ],
+)
+def test_files_without_rows_or_in_utf16_are_refused(
+    tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(InvalidInput, match=message):
+        load_file(tmp_path / name)

@@ -7,7 +7,8 @@ openai 3.x speaks httpx2, so the fake transport is an httpx2 one.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -99,9 +100,45 @@ def test_preference_rows_validate_as_preference_data(tmp_path: Path) -> None:
 
 
 def test_unparseable_verdict_skips_with_a_reason() -> None:
-    teacher = EndpointTeacher(BASE_URL, "m", http_client=fake_endpoint(lambda body: "both are fine", []))
+    def reply(body: dict[str, Any]) -> str:
+        if body["messages"][0]["content"].startswith("You compare"):
+            return "both are fine"
+        return numbered(body)
+
+    numbered = numbered_answers()
+    teacher = EndpointTeacher(BASE_URL, "m", http_client=fake_endpoint(reply, []))
     result = synthesize(["Q?"], teacher, SynthConfig(kind="preference"))
     assert result.rows == [] and result.skipped == 1 and "no A/B verdict" in result.reasons[0]
+
+
+def test_identical_candidates_skip_without_asking_the_judge() -> None:
+    seen: list[httpx2.Request] = []
+    teacher = EndpointTeacher(BASE_URL, "m", http_client=fake_endpoint(lambda body: "same", seen))
+    result = synthesize(["Q?"], teacher, SynthConfig(kind="preference"))
+    assert result.rows == [] and result.skipped == 1 and "identical" in result.reasons[0]
+    assert len(seen) == 2  # two candidates, no judge call
+
+
+@pytest.mark.parametrize(
+    ("verdict", "chosen"),
+    [
+        ("It's a close call, but B", "answer 2"),
+        ("a", "answer 1"),
+        (" B.", "answer 2"),
+        ("A is better", "answer 1"),
+    ],
+)
+def test_verdict_parsing(verdict: str, chosen: str) -> None:
+    def reply(body: dict[str, Any]) -> str:
+        if body["messages"][0]["content"].startswith("You compare"):
+            return verdict
+        return numbered(body)
+
+    numbered = numbered_answers()
+    teacher = EndpointTeacher(BASE_URL, "m", http_client=fake_endpoint(reply, []))
+    row = synthesize(["Q?"], teacher, SynthConfig(kind="preference")).rows[0]
+    assert row["chosen"][0]["content"] == chosen
+    assert row["rejected"][0]["content"] == ({"answer 1", "answer 2"} - {chosen}).pop()
 
 
 def test_rejected_model_strategy() -> None:
@@ -147,10 +184,49 @@ def test_local_teacher_generates_from_a_real_model(tiny_model_dir: Path) -> None
     answer = teacher.complete([{"role": "user", "content": "Hi"}], temperature=0.0, max_tokens=5)
     again = teacher.complete([{"role": "user", "content": "Hi"}], temperature=0.0, max_tokens=5)
     assert isinstance(answer, str) and answer == again  # greedy decoding is deterministic
-    result = synthesize(["Hi", "Bye"], teacher, SynthConfig(temperature=1.0, max_tokens=5))
-    assert len(result.rows) + result.skipped == 2
+    config = SynthConfig(samples_per_prompt=2, temperature=1.0, max_tokens=5, system_prompt="Be kind")
+    result = synthesize(["Hi", "Bye"], teacher, config)
+    assert len(result.rows) + result.skipped == 4 and len(result.reasons) == result.skipped
+    # Sampling 5 tokens at temperature 1 from a random 300-token vocabulary is never all whitespace.
+    assert result.rows
+    for row in result.rows:
+        system, user, assistant = row["messages"]
+        assert system == {"role": "system", "content": "Be kind"}
+        assert user["role"] == "user" and user["content"] in {"Hi", "Bye"}
+        assert assistant["role"] == "assistant" and assistant["content"].strip()
+
+
+def test_local_teacher_errors(tiny_model_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         LocalTeacher(tiny_model_dir.parent / "missing")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "no-such-architecture"}', encoding="utf-8")
+    with pytest.raises(InvalidInput, match="cannot load teacher model"):
+        LocalTeacher(broken)
+
+
+class RecordingProgress:
+    """An in-process reporter that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.tasks: list[tuple[str, int | None]] = []
+        self.advanced = 0
+
+    @contextmanager
+    def task(self, description: str, total: int | None = None) -> Iterator[Any]:
+        self.tasks.append((description, total))
+        yield self
+
+    def advance(self, steps: int = 1, **fields: Any) -> None:
+        self.advanced += steps
+
+
+def test_progress_counts_prompts_times_samples() -> None:
+    teacher = EndpointTeacher(BASE_URL, "m", http_client=fake_endpoint(numbered_answers(), []))
+    progress = RecordingProgress()
+    synthesize(["a", "b", "c"], teacher, SynthConfig(samples_per_prompt=2), progress=progress)
+    assert progress.tasks == [("Generating", 6)] and progress.advanced == 6
 
 
 def test_seed_prompts_from_txt_and_jsonl(tmp_path: Path) -> None:
@@ -162,6 +238,17 @@ def test_seed_prompts_from_txt_and_jsonl(tmp_path: Path) -> None:
     (tmp_path / "empty.txt").write_text("\n", encoding="utf-8")
     with pytest.raises(InvalidInput, match="no seed prompts"):
         read_seed_prompts(tmp_path / "empty.txt")
+    with pytest.raises(NotFound):
+        read_seed_prompts(tmp_path / "missing.txt")
+
+
+def test_seed_prompts_from_messages_json_and_broken_lines(tmp_path: Path) -> None:
+    chat = {"messages": [{"role": "user", "content": "first"}, {"role": "user", "content": "last"}]}
+    (tmp_path / "s.json").write_text(json.dumps([chat, {"prompt": "p"}]), encoding="utf-8")
+    assert read_seed_prompts(tmp_path / "s.json") == ["last", "p"]
+    (tmp_path / "bad.jsonl").write_text('{"prompt": "ok"}\n{"prompt": \n', encoding="utf-8")
+    with pytest.raises(InvalidInput, match="line 2"):
+        read_seed_prompts(tmp_path / "bad.jsonl")
 
 
 def test_save_rows_round_trips_unicode(tmp_path: Path) -> None:

@@ -150,3 +150,28 @@ def test_row_error_describes_itself() -> None:
         error.describe()
         == "line 7 (row 5), field 'messages[2].role': 'bot' is not a known role — use one of user, assistant"
     )
+
+
+def test_unreadable_file_reports_its_parse_errors_not_the_format(tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text('[\n{"text": "a"},\n{"text": }\n]')
+    with pytest.raises(DataValidationError) as info:
+        read_dataset(tmp_path / "bad.json")
+    report = info.value.report
+    assert [(e.line, e.row) for e in report.errors] == [(3, None)]
+    assert "not valid JSON" in info.value.message and "cannot tell the format" not in info.value.message
+
+
+def test_unknown_format_override_lists_the_names(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="unknown format 'chatml'; choose one of text, messages, sharegpt"):
+        read_dataset(jsonl(tmp_path, GOOD), format="chatml")
+
+
+def test_report_limit_defaults_to_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from largeforge.data.validation import ValidationReport
+    from largeforge.settings import get_settings
+
+    monkeypatch.setenv("LARGEFORGE_MAX_VALIDATION_ERRORS", "3")
+    get_settings.cache_clear()
+    assert ValidationReport(source="x").limit == 3
+    report = read_dataset(jsonl(tmp_path, *[{"text": ""}] * 5)).report
+    assert (len(report.errors), report.errors_total) == (3, 5)

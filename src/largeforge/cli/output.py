@@ -36,10 +36,13 @@ def progress_for(json_output: bool) -> ProgressReporter:
 
 def quiet_libraries() -> None:
     """Silence transformers' own bars and chatter: our progress reporting is the one the user sees."""
+    import datasets
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
 
 
 def print_json(document: Any) -> None:

@@ -8,10 +8,11 @@ The loader is chosen from the explicit :data:`LOADERS` registry by file extensio
 from __future__ import annotations
 
 import csv
-import io
+import datetime
+import decimal
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,42 +32,52 @@ class LoadedFile:
     columns: list[str] = field(default_factory=list)
 
 
-def _decode_lines(raw: bytes) -> tuple[list[tuple[int, str]], list[RowError]]:
-    """Split into (line number, text) pairs, UTF-8 with or without BOM; bad lines become errors."""
+# (line number, text, encoding error): an undecodable line keeps a replacement-decoded text so that
+# CSV records spanning it still parse, and the error says which byte to fix.
+Line = tuple[int, str, RowError | None]
+
+
+def _read_bytes(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InvalidInput(f"{path} is UTF-16; re-save it as UTF-8, e.g. `iconv -f utf-16 -t utf-8 in > out`")
+    return raw
+
+
+def _decode_lines(raw: bytes) -> list[Line]:
+    """Every physical line, UTF-8 with or without BOM; lines that are not UTF-8 carry their error."""
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
-    lines, errors = [], []
+    lines: list[Line] = []
     for number, chunk in enumerate(raw.split(b"\n"), start=1):
         try:
-            lines.append((number, chunk.decode("utf-8").rstrip("\r")))
+            lines.append((number, chunk.decode("utf-8").rstrip("\r"), None))
         except UnicodeDecodeError as exc:
             bad = chunk[exc.start : exc.start + 1].hex()
-            errors.append(
-                RowError(
-                    None,
-                    number,
-                    None,
-                    f"is not valid UTF-8 (byte 0x{bad} at column {exc.start + 1})",
-                    REENCODE_HINT,
-                )
-            )
-    return lines, errors
+            problem = f"is not valid UTF-8 (byte 0x{bad} at column {exc.start + 1})"
+            text = chunk.decode("utf-8", errors="replace").rstrip("\r")
+            lines.append((number, text, RowError(None, number, None, problem, REENCODE_HINT)))
+    return lines
 
 
-def _check_not_empty(path: Path, lines: list[tuple[int, str]], errors: list[RowError]) -> None:
-    if not errors and not any(text.strip() for _, text in lines):
+def _check_not_empty(path: Path, lines: list[Line]) -> None:
+    if not any(text.strip() for _, text, _ in lines):
         raise InvalidInput(f"{path} is empty; add at least one row")
 
 
 def load_jsonl(path: Path, split: str | None) -> LoadedFile:
-    lines, errors = _decode_lines(path.read_bytes())
-    _check_not_empty(path, lines, errors)
+    lines = _decode_lines(_read_bytes(path))
+    _check_not_empty(path, lines)
     rows: list[RawRow] = []
+    errors: list[RowError] = []
     number = 0
-    for line_no, text in lines:
+    for line_no, text, encoding_error in lines:
         if not text.strip():
             continue
         number += 1
+        if encoding_error is not None:
+            errors.append(replace(encoding_error, row=number))
+            continue
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -96,12 +107,13 @@ def load_jsonl(path: Path, split: str | None) -> LoadedFile:
 
 
 def load_json(path: Path, split: str | None) -> LoadedFile:
-    lines, errors = _decode_lines(path.read_bytes())
-    _check_not_empty(path, lines, errors)
+    lines = _decode_lines(_read_bytes(path))
+    _check_not_empty(path, lines)
+    errors = [error for _, _, error in lines if error is not None]
     if errors:
         return LoadedFile(path, "json", [], errors)
     try:
-        document = json.loads("\n".join(text for _, text in lines))
+        document = json.loads("\n".join(text for _, text, _ in lines))
     except json.JSONDecodeError as exc:
         error = RowError(
             None,
@@ -117,6 +129,8 @@ def load_json(path: Path, split: str | None) -> LoadedFile:
         raise InvalidInput(
             f'{path} must hold a JSON array of row objects (or {{"data": [...]}}), not a {type(document).__name__}'
         )
+    if not document:
+        raise InvalidInput(f"{path} is empty (an empty list); add at least one row")
     rows = []
     for number, value in enumerate(document, start=1):
         if isinstance(value, dict):
@@ -148,17 +162,38 @@ def _csv_cell(value: str | None) -> Any:
 
 
 def load_csv(path: Path, split: str | None) -> LoadedFile:
-    lines, errors = _decode_lines(path.read_bytes())
-    _check_not_empty(path, lines, errors)
-    bad = {e.line for e in errors}
-    good_lines = [(n, t) for n, t in lines if n not in bad]
-    reader = csv.DictReader(io.StringIO("\n".join(t for _, t in good_lines)))
-    rows = []
-    for number, record in enumerate(reader, start=1):
-        physical = good_lines[reader.line_num - 1][0] if reader.line_num - 1 < len(good_lines) else None
-        data = {key: _csv_cell(value) for key, value in record.items() if key is not None}
-        rows.append(RawRow(number, physical, {k: v for k, v in data.items() if v is not None}))
-    return LoadedFile(path, "csv", rows, errors, list(reader.fieldnames or []))
+    """Rows keep their record numbers and start lines even when a record spans lines or is bad."""
+    lines = _decode_lines(_read_bytes(path))
+    _check_not_empty(path, lines)
+    bad = {line_no: error for line_no, _, error in lines if error is not None}
+    if 1 in bad:
+        raise InvalidInput(f"{path}: the header (line 1) {bad[1].problem}; {REENCODE_HINT}")
+    reader = csv.reader(text + "\n" for _, text, _ in lines)
+    rows: list[RawRow] = []
+    errors: list[RowError] = []
+    number = 0
+    try:
+        header = next(reader)
+        previous = reader.line_num
+        for cells in reader:
+            start, previous = previous + 1, reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue  # blank line
+            number += 1
+            if spanned := [bad[n] for n in range(start, previous + 1) if n in bad]:
+                errors.append(replace(spanned[0], row=number))
+            elif len(cells) > len(header):
+                what = f"has {len(cells)} cells but the header names {len(header)} columns"
+                hint = "quote cells that contain commas, or name every column in the header"
+                errors.append(RowError(number, start, None, what, hint))
+            else:
+                data = {name: _csv_cell(cell) for name, cell in zip(header, cells, strict=False)}
+                rows.append(RawRow(number, start, {k: v for k, v in data.items() if v is not None}))
+    except csv.Error as exc:
+        raise InvalidInput(f"{path}: cannot parse CSV at line {reader.line_num}: {exc}") from exc
+    if number == 0:
+        raise InvalidInput(f"{path} is empty (a header and no rows); add at least one row")
+    return LoadedFile(path, "csv", rows, errors, header)
 
 
 def load_parquet(path: Path, split: str | None) -> LoadedFile:
@@ -171,7 +206,7 @@ def load_parquet(path: Path, split: str | None) -> LoadedFile:
         raise InvalidInput(f"{path} is not a readable Parquet file: {exc}") from exc
     if table.num_rows == 0:
         raise InvalidInput(f"{path} is empty; add at least one row")
-    rows = [RawRow(i, None, row) for i, row in enumerate(table.to_pylist(), start=1)]
+    rows = [RawRow(i, None, to_plain(row)) for i, row in enumerate(table.to_pylist(), start=1)]
     return LoadedFile(path, "parquet", rows, [], table.column_names)
 
 
@@ -192,8 +227,39 @@ def load_hf_folder(path: Path, split: str | None) -> LoadedFile:
         raise InvalidInput(f"{path} holds a single dataset without splits; drop --split")
     if len(dataset) == 0:
         raise InvalidInput(f"{path} is empty; add at least one row")
-    rows = [RawRow(i, None, row) for i, row in enumerate(dataset.to_list(), start=1)]
+    rows = [RawRow(i, None, to_plain(row)) for i, row in enumerate(dataset.to_list(), start=1)]
     return LoadedFile(path, "hf_disk", rows, [], list(dataset.column_names))
+
+
+def to_plain(value: Any) -> Any:
+    """Turn numpy, pyarrow, date, decimal and bytes values into JSON-compatible Python, recursively.
+
+    Rows are hashed, stored as JSON and sent over HTTP later, so nothing else may leave a loader.
+
+    Raises:
+        InvalidInput: a value with no sensible JSON form (the message names its type).
+    """
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, dict):
+        return {str(key): to_plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(item) for item in value]
+    if hasattr(value, "as_py"):  # pyarrow scalars
+        return to_plain(value.as_py())
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return to_plain(value.tolist())
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="backslashreplace")
+    raise InvalidInput(
+        f"a {type(value).__name__} value cannot be stored in a dataset row; convert it to text"
+    )
 
 
 LOADERS: dict[str, Callable[[Path, str | None], LoadedFile]] = {
@@ -233,4 +299,4 @@ def load_file(path: str | Path, *, split: str | None = None) -> LoadedFile:
     return loaded
 
 
-__all__ = ["LOADERS", "LoadedFile", "load_file"]
+__all__ = ["LOADERS", "LoadedFile", "load_file", "to_plain"]

@@ -53,17 +53,21 @@ def read_dataset(
 
     Raises:
         NotFound / InvalidInput: missing, empty or unreadable file; unknown or undetectable format.
+        DataValidationError: no row could be read at all (every line broken, or a ``.json`` syntax
+            error) and no ``format`` was given, so there are no columns to detect a format from;
+            the report lists the parse errors.
     """
     from largeforge.settings import get_settings
 
     loaded = load_file(path, split=split)
+    limit = max_errors or get_settings().max_validation_errors
+    if format is None and not loaded.rows:
+        # Detection would only say "cannot tell the format"; the parse errors are the real news.
+        unreadable = ValidationReport(source=str(loaded.path), rows_total=len(loaded.errors), limit=limit)
+        unreadable.extend(loaded.errors)
+        raise DataValidationError(unreadable)
     spec = get_format(format) if format else get_format(detect_format(loaded.rows))
-    report = ValidationReport(
-        source=str(loaded.path),
-        format=spec.name,
-        kind=spec.kind,
-        limit=max_errors or get_settings().max_validation_errors,
-    )
+    report = ValidationReport(source=str(loaded.path), format=spec.name, kind=spec.kind, limit=limit)
     report.extend(loaded.errors)
     # Every loader error stands for one row (or line) that could not be read at all.
     report.rows_total = len(loaded.rows) + len(loaded.errors)

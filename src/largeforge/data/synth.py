@@ -59,10 +59,14 @@ class SynthResult:
 
 
 def read_seed_prompts(path: str | Path) -> list[str]:
-    """Prompts from ``.txt`` (one per non-blank line) or any dataset file with a ``prompt`` column.
+    """Prompts from ``.txt`` (one per non-blank line) or any dataset file LargeForge reads.
+
+    A dataset row gives its ``prompt`` (a string, or messages) or, failing that, the last user turn
+    of its ``messages``; rows with neither are passed over.
 
     Raises:
-        NotFound: no such file. InvalidInput: no prompt in it.
+        NotFound: no such file.
+        InvalidInput: a row cannot be parsed, or the file holds no prompt.
     """
     from largeforge.data.loaders import load_file
 
@@ -74,10 +78,23 @@ def read_seed_prompts(path: str | Path) -> list[str]:
             line.strip() for line in source.read_text(encoding="utf-8-sig").splitlines() if line.strip()
         ]
     else:
-        prompts = [p for row in load_file(source).rows if (p := _prompt_text(row.data.get("prompt")))]
+        loaded = load_file(source)
+        if loaded.errors:
+            # A seed file is small and hand-made: a broken line is a typo to fix, not noise to drop.
+            first = loaded.errors[0]
+            where = f"line {first.line}" if first.line is not None else f"row {first.row}"
+            raise InvalidInput(
+                f"{source}: {len(loaded.errors)} row(s) cannot be read; {where}: {first.problem} ({first.hint})"
+            )
+        prompts = [p for row in loaded.rows if (p := _row_prompt(row.data))]
     if not prompts:
         raise InvalidInput(f"{source} holds no seed prompts; one per line in .txt, or a 'prompt' column")
     return prompts
+
+
+def _row_prompt(data: dict[str, Any]) -> str | None:
+    """The ``prompt`` column, else the last user turn of a ``messages`` column."""
+    return _prompt_text(data.get("prompt")) or _prompt_text(data.get("messages"))
 
 
 def _prompt_text(value: Any) -> str | None:
@@ -154,23 +171,24 @@ def _add_preference(
     prompt = messages[-1]["content"][:60]
     temperature = max(config.temperature, 0.7)  # two samples must be able to differ
     first = teacher.complete(messages, temperature=temperature, max_tokens=config.max_tokens)
-    if config.preference_strategy == "rejected_model":
-        assert rejected_teacher is not None  # checked in synthesize()
-        second = rejected_teacher.complete(messages, temperature=temperature, max_tokens=config.max_tokens)
-        chosen, rejected = first, second
-    else:
-        second = teacher.complete(messages, temperature=temperature, max_tokens=config.max_tokens)
+    second_teacher = teacher if config.preference_strategy == "judge" else rejected_teacher
+    assert second_teacher is not None  # checked in synthesize()
+    second = second_teacher.complete(messages, temperature=temperature, max_tokens=config.max_tokens)
+    # Checked before judging: a judge call on an unusable pair is a wasted (possibly paid) request.
+    if not first.strip() or not second.strip():
+        result.skip(f"an empty answer for {prompt!r}")
+        return
+    if first.strip() == second.strip():
+        result.skip(f"identical answers for {prompt!r}")
+        return
+    chosen, rejected = first, second
+    if config.preference_strategy == "judge":
         verdict = _judge(judge, messages[-1]["content"], first, second)
         if verdict is None:
             result.skip(f"the judge gave no A/B verdict for {prompt!r}")
             return
-        chosen, rejected = (first, second) if verdict == "A" else (second, first)
-    if not chosen.strip() or not rejected.strip():
-        result.skip(f"an empty answer for {prompt!r}")
-        return
-    if chosen.strip() == rejected.strip():
-        result.skip(f"identical answers for {prompt!r}")
-        return
+        if verdict == "B":
+            chosen, rejected = second, first
     result.rows.append(
         {
             "prompt": messages,
@@ -187,7 +205,19 @@ def _judge(judge: Teacher, request: str, answer_a: str, answer_b: str) -> str | 
         temperature=0.0,
         max_tokens=4,
     )
-    match = _VERDICT.search(reply.strip().upper())
+    return _parse_verdict(reply)
+
+
+def _parse_verdict(reply: str) -> str | None:
+    """``"A"`` or ``"B"`` from a judge's reply, or None when it names neither.
+
+    A bare letter counts in either case; inside a sentence only a capital counts, so the article in
+    "a close call, but B" is not read as a vote for A.
+    """
+    bare = reply.strip().rstrip(".!").strip().upper()
+    if bare in ("A", "B"):
+        return bare
+    match = _VERDICT.search(reply)
     return match.group(1) if match else None
 
 

@@ -143,10 +143,54 @@ def as_prompt(example: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def corrupt_answer(example: dict[str, Any], seed: int = 0) -> str:
+    """A plausible wrong answer: one field changed, so a preference pair differs in content, not format."""
+    rng = random.Random(f"{seed}:{example['sentence']}")
+    fields = dict(example["fields"])
+    choice = rng.choice(["age", "city", "name"])
+    if choice == "age":
+        fields["age"] = fields["age"] + rng.choice([-3, -1, 1, 7])
+    elif choice == "city":
+        fields["city"] = rng.choice([c for c in CITIES if c != fields["city"]])
+    else:
+        fields["name"] = fields["name"].split()[0]
+    return extraction_answer(fields["name"], fields["age"], fields["city"])
+
+
+def as_preference(example: dict[str, Any], seed: int = 0) -> dict[str, Any]:
+    """A DPO/ORPO pair: the exact JSON is chosen over a version with one wrong field."""
+    prompt = as_prompt(example)["prompt"]
+    return {
+        "prompt": prompt,
+        "chosen": [{"role": "assistant", "content": example["answer"]}],
+        "rejected": [{"role": "assistant", "content": corrupt_answer(example, seed)}],
+    }
+
+
+def as_kto(example: dict[str, Any], index: int) -> dict[str, Any]:
+    """A KTO row: even rows carry the right answer (desirable), odd rows a wrong one."""
+    good = index % 2 == 0
+    answer = example["answer"] if good else corrupt_answer(example, index)
+    return {
+        "prompt": as_prompt(example)["prompt"],
+        "completion": [{"role": "assistant", "content": answer}],
+        "label": good,
+    }
+
+
+def as_text(example: dict[str, Any]) -> dict[str, Any]:
+    """A pretraining document: the sentence followed by its JSON."""
+    return {"text": f"{example['sentence']}\n{example['answer']}"}
+
+
 __all__ = [
     "INSTRUCTION",
     "as_conversation",
+    "as_kto",
+    "as_preference",
     "as_prompt",
+    "as_text",
+    "corrupt_answer",
     "extraction_answer",
     "make_extraction_examples",
 ]

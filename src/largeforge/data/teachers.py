@@ -24,6 +24,13 @@ class LocalTeacher:
     """A Hugging Face model directory run with transformers on this machine."""
 
     def __init__(self, model_dir: str | Path) -> None:
+        """Load the tokenizer and model; the model goes to the GPU when there is one.
+
+        Raises:
+            NotFound: ``model_dir`` does not exist.
+            InvalidInput: transformers cannot load it, or its tokenizer has no chat template.
+        """
+        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from largeforge.model_source import resolve_model_source
@@ -32,22 +39,36 @@ class LocalTeacher:
         self.name = source
         try:
             self._tokenizer = AutoTokenizer.from_pretrained(source)
-            self._model: Any = AutoModelForCausalLM.from_pretrained(source)
-        except (OSError, ValueError) as exc:
+            model: Any = AutoModelForCausalLM.from_pretrained(source, dtype="auto")
+        except (OSError, ValueError, KeyError) as exc:
             raise InvalidInput(f"cannot load teacher model {source}: {exc}") from exc
-        self._model.eval()
+        if not self._tokenizer.chat_template:
+            raise InvalidInput(
+                f"the tokenizer of {source} has no chat template, so it cannot answer a conversation; "
+                "use a chat model as the teacher"
+            )
+        self._device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self._model: Any = model.to(self._device).eval()
 
     def complete(self, messages: list[dict[str, str]], *, temperature: float, max_tokens: int) -> str:
         import torch
 
-        inputs: Any = self._tokenizer.apply_chat_template(
+        encoded: Any = self._tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_dict=True, return_tensors="pt"
         )
+        inputs = encoded.to(self._device)
         options: dict[str, Any] = {"max_new_tokens": max_tokens, "do_sample": temperature > 0}
         if temperature > 0:
             options["temperature"] = temperature
+        else:
+            # Greedy: clear the sampling knobs a chat model's generation_config often sets, which
+            # transformers would otherwise warn about on every call.
+            options.update(temperature=None, top_p=None, top_k=None)
+        pad_id = self._tokenizer.pad_token_id
+        if pad_id is None:
+            pad_id = self._tokenizer.eos_token_id
         with torch.inference_mode():
-            output = self._model.generate(**inputs, **options, pad_token_id=self._tokenizer.pad_token_id)
+            output = self._model.generate(**inputs, **options, pad_token_id=pad_id)
         new_tokens = output[0, inputs["input_ids"].shape[1] :]
         return str(self._tokenizer.decode(new_tokens, skip_special_tokens=True)).strip()
 
@@ -94,7 +115,7 @@ class EndpointTeacher:
                 temperature=temperature,
                 max_tokens=max_tokens,
             )
-        except openai.AuthenticationError as exc:
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
             source = (
                 f"the key in ${self._api_key_env}" if self._api_key_env else "no key (pass --api-key-env)"
             )

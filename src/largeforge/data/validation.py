@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from largeforge.settings import get_settings
+
 
 @dataclass(frozen=True)
 class RowError:
@@ -44,7 +46,7 @@ class ValidationReport:
     errors: list[RowError] = field(default_factory=list)
     errors_total: int = 0
     warnings: list[str] = field(default_factory=list)
-    limit: int = 50
+    limit: int = field(default_factory=lambda: get_settings().max_validation_errors)
 
     @property
     def ok(self) -> bool:

@@ -52,9 +52,11 @@ def detect_format(rows: Sequence[RawRow]) -> str:
     votes: dict[str, int] = {}
     columns: set[str] = set()
     for row in rows[:_SAMPLE]:
-        columns |= set(row.data)
+        # A null value (an empty CSV cell, a sparse Parquet column) is an absent column.
+        present = {column for column, value in row.data.items() if value is not None}
+        columns |= present
         for name, needed in _DETECTION_ORDER:
-            if needed <= row.data.keys():
+            if needed <= present:
                 votes[name] = votes.get(name, 0) + 1
                 break
     if not votes:

@@ -1,7 +1,7 @@
 """Conversations in three spellings, all normalised to OpenAI-style ``messages``.
 
 - ``messages``: ``[{"role", "content"}]`` (OpenAI)
-- ``sharegpt``: ``conversations: [{"from", "value"}]``
+- ``sharegpt``: ``conversations: [{"from", "value"}]`` (+ optional ``system`` column)
 - ``alpaca``: ``instruction`` + optional ``input`` + ``output`` (+ optional ``system``)
 
 :func:`check_messages` is shared with the preference, KTO and prompt formats.
@@ -108,7 +108,7 @@ def normalize_messages(data: dict[str, Any]) -> NormalizeResult:
 
 def normalize_sharegpt(data: dict[str, Any]) -> NormalizeResult:
     problems = missing_columns(data, ("conversations",), "sharegpt")
-    extra = sorted(set(data) - {"conversations"})
+    extra = sorted(set(data) - {"conversations", "system"})
     if problems:
         return NormalizeResult(None, problems, extra)
     turns = data["conversations"]
@@ -148,6 +148,17 @@ def normalize_sharegpt(data: dict[str, Any]) -> NormalizeResult:
         )
         for p in check_messages(messages, "messages")
     ]
+    # LLaMA-Factory's ShareGPT keeps the system prompt in its own column; dropping it would lose it.
+    system = data.get("system")
+    if system is not None:
+        problems += non_empty_text(system, "system")
+        if messages and isinstance(messages[0], dict) and messages[0].get("role") == "system":
+            problems.append(
+                FieldProblem(
+                    "system", "is set, but the first turn is a system turn too", "keep one of the two"
+                )
+            )
+        messages.insert(0, {"role": "system", "content": system})
     return NormalizeResult(None if problems else {"messages": _clean(messages)}, problems, extra)
 
 

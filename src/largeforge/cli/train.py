@@ -1,0 +1,101 @@
+"""``largeforge train``: run a recipe, resume a run, print the recipe schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from largeforge.cli.output import (
+    JSON_OPTION,
+    fail,
+    print_json,
+    progress_for,
+    quiet_libraries,
+    run_command,
+    stderr_console,
+    stdout_console,
+)
+from largeforge.errors import InvalidInput, LargeForgeError
+
+
+def train(
+    recipe: str | None = typer.Argument(
+        None, help="Recipe YAML to run, or the word `schema` to print its JSON schema."
+    ),
+    output_dir: Path | None = typer.Option(
+        None, "--output-dir", "-o", help="Run directory (default <home>/runs/<method>-<time>)."
+    ),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Override a field: --set training.max_steps=20 (values are YAML)."
+    ),
+    resume: Path | None = typer.Option(
+        None, help="Continue a stopped run from its newest complete checkpoint."
+    ),
+    continue_from: Path | None = typer.Option(None, help="Start a new run from another run's final model."),
+    nproc: int = typer.Option(
+        1, min=1, help="Processes to train with (accelerate launch: DDP, FSDP or DeepSpeed)."
+    ),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Train a model from a recipe: pretrain, sft, dpo, orpo, kto (see examples/recipes/)."""
+    from largeforge.training import load_recipe, recipe_json_schema, resume_training, run_training
+
+    if recipe == "schema" and not Path("schema").exists():
+        print_json(recipe_json_schema())
+        return
+    if (recipe is None) == (resume is None):
+        raise fail(InvalidInput("give a RECIPE to run or --resume RUN_DIR (one of them)"), json_output)
+    quiet_libraries()
+    progress = progress_for(json_output)
+
+    def report(preflight: Any) -> None:
+        stderr_console().print(preflight.describe(), highlight=False)
+        for warning in preflight.warnings:
+            stderr_console().print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+    if nproc > 1 and recipe is not None:
+        _launch(recipe, output_dir, set_, nproc, json_output)
+        return
+
+    def action() -> Any:
+        if resume is not None:
+            return resume_training(resume, progress=progress, on_preflight=report)
+        assert recipe is not None
+        loaded = load_recipe(recipe, set_)
+        return run_training(
+            loaded, output_dir=output_dir, continue_from=continue_from, progress=progress, on_preflight=report
+        )
+
+    run_command(json_output, action, render=_render, to_json=lambda result: result.to_dict())
+
+
+def _launch(
+    recipe: str, output_dir: Path | None, overrides: list[str], nproc: int, json_output: bool
+) -> None:
+    from largeforge.training import load_recipe
+    from largeforge.training.launch import launch
+    from largeforge.training.runner import default_run_dir
+
+    try:
+        loaded = load_recipe(recipe, overrides)
+    except LargeForgeError as error:
+        raise fail(error, json_output) from None
+    target = (output_dir or default_run_dir(loaded)).resolve()
+    code = launch(loaded, Path(recipe), target, nproc, overrides)
+    if code != 0:
+        raise typer.Exit(code=code)
+
+
+def _render(result: Any) -> None:
+    table = Table(show_header=False, title=f"Training run ({result.method})")
+    table.add_row("run directory", result.run_dir)
+    table.add_row("steps", str(result.steps))
+    table.add_row("final loss", f"{result.final_loss:.4f}" if result.final_loss is not None else "-")
+    table.add_row("runtime", f"{result.runtime_seconds:.1f}s")
+    table.add_row("model / adapter", result.final_dir)
+    if result.resumed_from:
+        table.add_row("resumed from", result.resumed_from)
+    stdout_console().print(table)
