@@ -16,6 +16,7 @@ DATA = {
     "kto": EXAMPLES / "extraction-kto.jsonl",
     "grpo": EXAMPLES / "extraction-prompts.jsonl",
     "distill": EXAMPLES / "extraction-prompts.jsonl",
+    "custom": EXAMPLES / "extraction-sft.jsonl",
 }
 
 

@@ -87,3 +87,62 @@ def test_orpo_full(make_recipe: Any, tmp_path: Path, tiny_model_dir: Path) -> No
     result = run_training(make_recipe("orpo"), output_dir=tmp_path / "run")
     assert_run_complete(result)
     assert_full_weights_changed(Path(result.final_dir), tiny_model_dir)
+
+
+def test_distill_on_policy_changes_the_student(
+    make_recipe: Any, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    from tests.conftest import NANO_CORPUS, NANO_OVERRIDES
+
+    from largeforge.scratch import build_base_model
+
+    # Same corpus and vocabulary size → the same tokenizer; another seed → a different teacher.
+    teacher = tmp_path / "teacher"
+    build_base_model(teacher, corpus=NANO_CORPUS, vocab_size=300, overrides=NANO_OVERRIDES, seed=1)
+    recipe = make_recipe("distill", teacher=str(teacher), max_completion_length=8)
+    result = run_training(recipe, output_dir=tmp_path / "run")
+    assert_run_complete(result)
+    assert_full_weights_changed(Path(result.final_dir), tiny_model_dir)
+
+
+def test_distill_refuses_a_teacher_with_another_vocabulary(make_recipe: Any, tmp_path: Path) -> None:
+    from tests.conftest import NANO_CORPUS, NANO_OVERRIDES
+
+    from largeforge.errors import InvalidInput
+    from largeforge.scratch import build_base_model
+
+    teacher = tmp_path / "teacher"
+    build_base_model(teacher, corpus=NANO_CORPUS, vocab_size=290, overrides=NANO_OVERRIDES)
+    with pytest.raises(InvalidInput, match="share one tokenizer"):
+        run_training(make_recipe("distill", teacher=str(teacher)), output_dir=tmp_path / "run")
+
+
+def test_custom_script_gets_data_progress_checkpoints_and_final(make_recipe: Any, tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[2] / "examples" / "scripts" / "custom_train.py"
+    recipe = make_recipe("custom", script=str(script), options={"save_every": 2})
+    result = run_training(recipe, output_dir=tmp_path / "run")
+    assert_run_complete(result)
+    checkpoints = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert checkpoints == ["checkpoint-2"]
+    assert (tmp_path / "run" / "checkpoints" / "checkpoint-2" / "COMPLETE").exists()
+    assert (Path(result.final_dir) / "model.safetensors").exists()
+
+
+def test_custom_command_metrics_come_from_json_lines(make_recipe: Any, tmp_path: Path) -> None:
+    import sys
+
+    program = tmp_path / "loop.py"
+    program.write_text(
+        "import json, sys, pathlib\n"
+        "rows = pathlib.Path(sys.argv[1]).read_text().splitlines()\n"
+        "final = pathlib.Path(sys.argv[2]); final.mkdir(parents=True, exist_ok=True)\n"
+        "(final / 'weights.txt').write_text(str(len(rows)))\n"
+        "for step in range(1, 4):\n"
+        "    print('not json')\n"
+        "    print(json.dumps({'step': step, 'loss': 1.0 / step, 'learning_rate': 0.1}))\n"
+    )
+    command = [sys.executable, str(program), "{data}", "{final_dir}"]
+    result = run_training(make_recipe("custom", command=command), output_dir=tmp_path / "run")
+    assert_run_complete(result)
+    assert result.final_loss == pytest.approx(1 / 3)
+    assert (Path(result.final_dir) / "weights.txt").read_text() == "64"

@@ -30,6 +30,8 @@ class PreflightReport:
         return asdict(self)
 
     def describe(self) -> str:
+        if self.total_parameters == 0:
+            return f"pre-flight: custom script on {self.device}; it loads its own model (no memory estimate)"
         return (
             f"pre-flight: {self.total_parameters:,} parameters ({self.trainable_parameters:,} trained) on "
             f"{self.device} in {self.dtype}; memory estimate ~{self.memory_estimate_mib:,.0f} MiB of "

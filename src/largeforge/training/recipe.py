@@ -15,6 +15,8 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from largeforge.errors import InvalidInput, NotFound
 from largeforge.training.methods import METHODS
+from largeforge.training.methods.custom import CustomRecipe
+from largeforge.training.methods.distill import DistillRecipe
 from largeforge.training.methods.dpo import DPORecipe
 from largeforge.training.methods.kto import KTORecipe
 from largeforge.training.methods.orpo import ORPORecipe
@@ -22,7 +24,7 @@ from largeforge.training.methods.pretrain import PretrainRecipe
 from largeforge.training.methods.sft import SFTRecipe
 
 Recipe = Annotated[
-    PretrainRecipe | SFTRecipe | DPORecipe | ORPORecipe | KTORecipe,
+    PretrainRecipe | SFTRecipe | DPORecipe | ORPORecipe | KTORecipe | DistillRecipe | CustomRecipe,
     Field(discriminator="method"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(Recipe)

@@ -124,7 +124,12 @@ def _execute(
         )
         trainer = method.build_trainer(ctx)
         _quiet_trainer(trainer)
-        report = estimate_memory(trainer.model, recipe, plan)
+        model = getattr(trainer, "model", None)
+        report = (
+            estimate_memory(model, recipe, plan)
+            if model is not None
+            else PreflightReport(plan.device, plan.dtype_name, 0, 0, 0.0, 0.0)
+        )
         if on_preflight is not None:
             on_preflight(report)
         output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
