@@ -18,12 +18,18 @@ def test_quickstart_runs_every_stage_and_is_idempotent(tmp_path: Path) -> None:
         "40",
         "--eval-rows",
         "5",
+        "--sft-steps",
+        "2",
+        "--dpo-steps",
+        "2",
         "--json",
     ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert [s["name"] for s in doc["stages"]] == ["data", "base model", "label mask"]
+    assert [s["name"] for s in doc["stages"]] == ["data", "base model", "label mask", "sft", "dpo (lora)"]
+    assert doc["stages"][3]["details"]["steps"] == 2 and doc["stages"][4]["details"]["steps"] == 2
+    assert doc["stages"][4]["details"]["final_dir"].endswith("dpo/final")
     data = doc["stages"][0]["details"]
     assert data["train"]["row_count"] == 40 and data["train"]["kind"] == "conversation"
     assert data["eval"]["kind"] == "prompt" and data["eval"]["row_count"] == 5

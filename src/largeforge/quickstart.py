@@ -23,6 +23,8 @@ class QuickstartConfig:
     preset: str = "tiny"
     train_rows: int = 2000
     eval_rows: int = 200
+    sft_steps: int = 600
+    dpo_steps: int = 100
     seed: int = 0
 
 
@@ -54,7 +56,7 @@ def stage_data(ctx: QuickstartContext) -> StageResult:
     """Generate the extraction task, write it as files, and import both splits as versions."""
     from largeforge.data.importing import import_dataset
     from largeforge.data.synth import save_rows
-    from largeforge.data.tasks import as_conversation, as_prompt, make_extraction_examples
+    from largeforge.data.tasks import as_conversation, as_preference, as_prompt, make_extraction_examples
     from largeforge.data.versions import open_dataset_store
 
     cfg = ctx.config
@@ -66,13 +68,20 @@ def stage_data(ctx: QuickstartContext) -> StageResult:
     data_dir = cfg.workdir / "data"
     train_file = save_rows([as_conversation(e) for e in train], data_dir / "extraction-train.jsonl")
     eval_file = save_rows([as_prompt(e) for e in held_out], data_dir / "extraction-eval.jsonl")
+    pairs_file = save_rows(
+        [as_preference(e, cfg.seed) for e in train], data_dir / "extraction-preference.jsonl"
+    )
     store = open_dataset_store()
     train_version = import_dataset(train_file, name="quickstart-train", store=store, progress=ctx.progress)
     eval_version = import_dataset(eval_file, name="quickstart-eval", store=store, progress=ctx.progress)
+    pairs_version = import_dataset(
+        pairs_file, name="quickstart-preference", store=store, progress=ctx.progress
+    )
     ctx.state.update(
         train_file=train_file,
         train_dataset=train_version.version.id,
         eval_dataset=eval_version.version.id,
+        preference_dataset=pairs_version.version.id,
     )
     reused = " (already stored)" if not train_version.created else ""
     return StageResult(
@@ -124,8 +133,91 @@ def stage_preview(ctx: QuickstartContext) -> StageResult:
     )
 
 
+def _train(ctx: QuickstartContext, name: str, document: dict[str, Any]) -> Any:
+    from largeforge.training import run_training, validate_recipe
+
+    run_dir = ctx.config.workdir / "runs" / name
+    if run_dir.exists():
+        import shutil
+
+        shutil.rmtree(run_dir)  # the quickstart is re-runnable: each run starts clean
+    return run_training(validate_recipe(document), output_dir=run_dir, progress=ctx.progress)
+
+
+def stage_sft(ctx: QuickstartContext) -> StageResult:
+    """Supervised fine-tuning of every weight: a from-scratch base has nothing a LoRA adapter could steer."""
+    cfg = ctx.config
+    result = _train(
+        ctx,
+        "sft",
+        {
+            "method": "sft",
+            "model": str(ctx.state["base_model"]),
+            "data": {"train": ctx.state["train_dataset"]},
+            "training": {
+                "max_steps": cfg.sft_steps,
+                "batch_size": 32,
+                "learning_rate": 3e-3,
+                "max_length": 96,
+                "logging_steps": min(10, cfg.sft_steps),
+                "warmup_ratio": 0.05,
+            },
+            "checkpoints": {"save_steps": max(cfg.sft_steps // 2, 1), "keep_last": 1},
+            "seed": cfg.seed,
+        },
+    )
+    ctx.state["sft_model"] = result.final_dir
+    return StageResult(
+        "sft",
+        f"{result.steps} steps, loss {_first_loss(result)} → {result.final_loss or 0:.3f} → {result.final_dir}",
+        details=result.to_dict(),
+    )
+
+
+def stage_dpo(ctx: QuickstartContext) -> StageResult:
+    """DPO with a LoRA adapter on the SFT model: prefer the exact JSON over a one-field-wrong one."""
+    cfg = ctx.config
+    result = _train(
+        ctx,
+        "dpo",
+        {
+            "method": "dpo",
+            "model": str(ctx.state["sft_model"]),
+            "data": {"train": ctx.state["preference_dataset"]},
+            "training": {
+                "max_steps": cfg.dpo_steps,
+                "batch_size": 8,
+                "learning_rate": 1e-3,
+                "max_length": 96,
+                "logging_steps": min(10, cfg.dpo_steps),
+            },
+            "lora": {"r": 16, "alpha": 32},
+            "checkpoints": {"save_steps": max(cfg.dpo_steps, 1), "keep_last": 1},
+            "beta": 0.1,
+            "seed": cfg.seed,
+        },
+    )
+    ctx.state["dpo_adapter"] = result.final_dir
+    return StageResult(
+        "dpo (lora)",
+        f"{result.steps} steps, loss {_first_loss(result)} → {result.final_loss or 0:.3f} → adapter {result.final_dir}",
+        details=result.to_dict(),
+    )
+
+
+def _first_loss(result: Any) -> str:
+    import json
+
+    path = Path(result.run_dir) / "metrics.jsonl"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if "loss" in record:
+            return f"{record['loss']:.3f}"
+    return "?"
+
+
 Stage = Callable[[QuickstartContext], StageResult]
-STAGES: list[Stage] = [stage_data, stage_base_model, stage_preview]
+STAGES: list[Stage] = [stage_data, stage_base_model, stage_preview, stage_sft, stage_dpo]
 
 
 def run_quickstart(config: QuickstartConfig, *, progress: ProgressReporter | None = None) -> QuickstartResult:

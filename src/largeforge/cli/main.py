@@ -50,6 +50,8 @@ def quickstart(
     preset: str = typer.Option("tiny", help="Base model size: tiny, small or mid."),
     train_rows: int = typer.Option(2000, min=10, help="Training examples to generate."),
     eval_rows: int = typer.Option(200, min=1, help="Held-out evaluation examples."),
+    sft_steps: int = typer.Option(600, min=1, help="Supervised fine-tuning steps."),
+    dpo_steps: int = typer.Option(100, min=1, help="DPO steps (LoRA adapter on the SFT model)."),
     seed: int = typer.Option(0, help="Seed for data and weights."),
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -67,6 +69,8 @@ def quickstart(
             preset=preset,
             train_rows=train_rows,
             eval_rows=eval_rows,
+            sft_steps=sft_steps,
+            dpo_steps=dpo_steps,
             seed=seed,
         )
         return run_quickstart(config, progress=progress_for(json_output))
