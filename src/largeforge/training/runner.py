@@ -104,6 +104,7 @@ def _execute(
     run.write_manifest(
         build_manifest(seed=recipe.seed, device=plan.device, datasets=data.sources, method=recipe.method)
     )
+    trackers = _trackers(recipe, run)
     reporter = progress or NullProgress()
     started = time.perf_counter()
     with reporter.task(f"Training ({recipe.method})", total=recipe.training.max_steps) as task:
@@ -138,6 +139,22 @@ def _execute(
     # The pickled TrainingArguments are for the trainer's own resume, not for the final artifact.
     (run.final_dir / "training_args.bin").unlink(missing_ok=True)
     return _finish(recipe, run, trainer, output, report, checkpoint, round(time.perf_counter() - started, 2))
+
+
+def _trackers(recipe: Any, run: RunDirectory) -> list[Any]:
+    """Optional reporting callbacks, started now so an unreachable server fails before any step."""
+    if not recipe.tracking.mlflow_uri:
+        return []
+    from largeforge.training.tracking import MlflowCallback, MlflowClient
+
+    callback = MlflowCallback(
+        MlflowClient(recipe.tracking.mlflow_uri),
+        recipe.tracking.mlflow_experiment,
+        run.root.name,
+        recipe.model_dump(mode="json"),
+    )
+    callback.start()
+    return [callback]
 
 
 def _quiet_trainer(trainer: Any) -> None:
