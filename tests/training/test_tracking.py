@@ -75,3 +75,21 @@ def test_unreachable_server_fails_before_training(make_recipe: Any, tmp_path: Pa
     with pytest.raises(Unavailable, match="MLflow server"):
         run_training(recipe, output_dir=tmp_path / "run")
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_a_real_run_reports_every_logged_step(
+    make_recipe: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = FakeMlflow()
+    real_client = MlflowClient.__init__
+
+    def fake_server(self: MlflowClient, uri: str, *, http: httpx.Client | None = None) -> None:
+        transport = httpx.MockTransport(server.handler)
+        real_client(self, uri, http=httpx.Client(base_url=uri, transport=transport))
+
+    monkeypatch.setattr(MlflowClient, "__init__", fake_server)
+    recipe = make_recipe("sft", lora={"r": 4}, tracking={"mlflow_uri": "http://mlflow.test"})
+    run_training(recipe, output_dir=tmp_path / "run")
+    run = server.runs["run0"]
+    assert [m["step"] for m in run["metrics"] if m["key"] == "loss"] == [1, 2, 3]
+    assert run["status"] == "FINISHED" and run["params"]["method"] == "sft"

@@ -121,6 +121,7 @@ def _execute(
                 MetricsLogCallback(run.metrics_file),
                 ProgressCallback(task),
                 CheckpointMarkerCallback(),
+                *trackers,
             ],
         )
         trainer = method.build_trainer(ctx)
