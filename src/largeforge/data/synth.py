@@ -8,9 +8,7 @@ teachers themselves live in ``teachers.py``. Rows come out already in the normal
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from largeforge.atomic import write_text_atomic
 from largeforge.data.teachers import EndpointTeacher, LocalTeacher, Teacher
 from largeforge.errors import InvalidInput, NotFound
 from largeforge.progress import NullProgress, ProgressReporter
@@ -224,16 +223,7 @@ def _parse_verdict(reply: str) -> str | None:
 def save_rows(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """Write rows as UTF-8 JSON lines, atomically (a crash leaves the old file or none)."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_text_atomic(target, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     return target
 
 

@@ -21,15 +21,14 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from largeforge.atomic import write_bytes_atomic
 from largeforge.errors import Conflict, InvalidInput, NotFound
 
 ID_LENGTH = 16
@@ -121,7 +120,7 @@ class DatasetStore:
         if existing is None:
             blob_path = self._blobs / f"{sha}.jsonl"
             if not blob_path.exists():
-                _atomic_write(blob_path, blob)
+                write_bytes_atomic(blob_path, blob)
             columns = sorted({key for row in rows for key in row})
             version = DatasetVersion(
                 id=version_id,
@@ -203,7 +202,7 @@ class DatasetStore:
         ids: list[str] = json.loads(path.read_text())["versions"] if path.exists() else []
         if not ids or ids[-1] != version_id:
             ids = [i for i in ids if i != version_id] + [version_id]
-            _atomic_write(path, json.dumps({"name": name, "versions": ids}, indent=2).encode())
+            write_bytes_atomic(path, json.dumps({"name": name, "versions": ids}, indent=2).encode())
 
     def _read_manifest(self, version_id: str) -> DatasetVersion | None:
         path = self._versions / f"{version_id}.json"
@@ -221,21 +220,7 @@ class DatasetStore:
 
     def _write_manifest(self, version: DatasetVersion) -> None:
         body = json.dumps(version.to_dict(), indent=2, ensure_ascii=False).encode("utf-8")
-        _atomic_write(self._versions / f"{version.id}.json", body)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        write_bytes_atomic(self._versions / f"{version.id}.json", body)
 
 
 def open_dataset_store() -> DatasetStore:

@@ -13,7 +13,8 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from largeforge.training.run_dir import COMPLETE_MARKER, write_atomic
+from largeforge.atomic import write_text_atomic
+from largeforge.training.run_dir import COMPLETE_MARKER
 
 # Keys TRL/transformers log that we rename to our metric names.
 _RENAMES = {"lr": "learning_rate"}
@@ -103,7 +104,7 @@ class CheckpointMarkerCallback(TrainerCallback):
             return
         checkpoint = Path(str(args.output_dir)) / f"checkpoint-{state.global_step}"
         if checkpoint.is_dir():
-            write_atomic(checkpoint / COMPLETE_MARKER, json.dumps({"step": state.global_step}) + "\n")
+            write_text_atomic(checkpoint / COMPLETE_MARKER, json.dumps({"step": state.global_step}) + "\n")
 
 
 __all__ = ["CheckpointMarkerCallback", "MetricsLogCallback", "ProgressCallback"]

@@ -18,13 +18,21 @@ from largeforge.training.methods import METHODS
 from largeforge.training.methods.custom import CustomRecipe
 from largeforge.training.methods.distill import DistillRecipe
 from largeforge.training.methods.dpo import DPORecipe
+from largeforge.training.methods.grpo import GRPORecipe
 from largeforge.training.methods.kto import KTORecipe
 from largeforge.training.methods.orpo import ORPORecipe
 from largeforge.training.methods.pretrain import PretrainRecipe
 from largeforge.training.methods.sft import SFTRecipe
 
 Recipe = Annotated[
-    PretrainRecipe | SFTRecipe | DPORecipe | ORPORecipe | KTORecipe | DistillRecipe | CustomRecipe,
+    PretrainRecipe
+    | SFTRecipe
+    | DPORecipe
+    | ORPORecipe
+    | KTORecipe
+    | GRPORecipe
+    | DistillRecipe
+    | CustomRecipe,
     Field(discriminator="method"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(Recipe)

@@ -12,9 +12,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,22 +20,9 @@ from typing import Any
 
 import yaml
 
+from largeforge.atomic import write_text_atomic
+
 COMPLETE_MARKER = "COMPLETE"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` so that readers see the old content or the new, never half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 @dataclass(frozen=True)
@@ -78,17 +63,17 @@ class RunDirectory:
         return self
 
     def write_recipe(self, recipe: dict[str, Any]) -> None:
-        write_atomic(self.recipe_file, yaml.safe_dump(recipe, sort_keys=False))
+        write_text_atomic(self.recipe_file, yaml.safe_dump(recipe, sort_keys=False))
 
     def read_recipe(self) -> dict[str, Any]:
         loaded = yaml.safe_load(self.recipe_file.read_text(encoding="utf-8"))
         return loaded if isinstance(loaded, dict) else {}
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
-        write_atomic(self.manifest_file, json.dumps(manifest, indent=2, default=str) + "\n")
+        write_text_atomic(self.manifest_file, json.dumps(manifest, indent=2, default=str) + "\n")
 
     def write_result(self, result: dict[str, Any]) -> None:
-        write_atomic(self.result_file, json.dumps(result, indent=2, default=str) + "\n")
+        write_text_atomic(self.result_file, json.dumps(result, indent=2, default=str) + "\n")
 
 
 def build_manifest(*, seed: int, device: str, datasets: dict[str, Any], method: str) -> dict[str, Any]:
@@ -124,4 +109,4 @@ def git_commit() -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
-__all__ = ["COMPLETE_MARKER", "RunDirectory", "build_manifest", "git_commit", "write_atomic"]
+__all__ = ["COMPLETE_MARKER", "RunDirectory", "build_manifest", "git_commit"]

@@ -200,9 +200,9 @@ def _truncate_metrics(run: RunDirectory, step: int) -> None:
         for line in run.metrics_file.read_text(encoding="utf-8").splitlines()
         if line.strip() and _record_step(line) <= step
     ]
-    from largeforge.training.run_dir import write_atomic
+    from largeforge.atomic import write_text_atomic
 
-    write_atomic(run.metrics_file, "".join(line + "\n" for line in kept))
+    write_text_atomic(run.metrics_file, "".join(line + "\n" for line in kept))
 
 
 def _record_step(line: str) -> int:

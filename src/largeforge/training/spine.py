@@ -184,6 +184,17 @@ class MethodContext:
     def peft_config(self) -> Any:
         return peft_config(self.recipe.lora)
 
+    def trainer_kwargs(self) -> dict[str, Any]:
+        """The arguments every TRL trainer takes alike; a method adds ``args`` and its own extras."""
+        return {
+            "model": self.load_model(),
+            "train_dataset": self.train_dataset,
+            "eval_dataset": self.eval_dataset,
+            "processing_class": self.tokenizer,
+            "peft_config": self.peft_config(),
+            "callbacks": self.callbacks,
+        }
+
 
 @dataclass
 class TrainResult:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from largeforge.training.methods import custom, distill, dpo, kto, orpo, pretrain, sft
+from largeforge.training.methods import custom, distill, dpo, grpo, kto, orpo, pretrain, sft
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ METHODS: dict[str, MethodSpec] = {
     "dpo": _spec(dpo, dpo.DPORecipe),
     "orpo": _spec(orpo, orpo.ORPORecipe),
     "kto": _spec(kto, kto.KTORecipe),
+    "grpo": _spec(grpo, grpo.GRPORecipe),
     "distill": _spec(distill, distill.DistillRecipe),
     "custom": _spec(custom, custom.CustomRecipe),
 }

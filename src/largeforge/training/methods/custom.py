@@ -19,8 +19,9 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from largeforge.atomic import write_text_atomic
 from largeforge.errors import InvalidInput, JobFailed, NotFound
-from largeforge.training.run_dir import COMPLETE_MARKER, write_atomic
+from largeforge.training.run_dir import COMPLETE_MARKER
 from largeforge.training.specs import RecipeBase
 from largeforge.training.spine import MethodContext
 
@@ -95,7 +96,7 @@ class CustomContext:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         save(staging)
-        write_atomic(staging / COMPLETE_MARKER, json.dumps({"step": step}) + "\n")
+        write_text_atomic(staging / COMPLETE_MARKER, json.dumps({"step": step}) + "\n")
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
         self._apply_retention()

@@ -94,16 +94,7 @@ def build_trainer(ctx: MethodContext) -> Any:
         _, trainer_class = _gkd_classes()
     else:
         from trl import DistillationTrainer as trainer_class
-    return trainer_class(
-        model=ctx.load_model(),
-        teacher_model=teacher,
-        args=to_trl(recipe, ctx),
-        train_dataset=ctx.train_dataset,
-        eval_dataset=ctx.eval_dataset,
-        processing_class=ctx.tokenizer,
-        peft_config=ctx.peft_config(),
-        callbacks=ctx.callbacks,
-    )
+    return trainer_class(teacher_model=teacher, args=to_trl(recipe, ctx), **ctx.trainer_kwargs())
 
 
 def check(recipe: DistillRecipe, data_kind: str) -> list[str]:

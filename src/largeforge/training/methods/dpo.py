@@ -36,15 +36,7 @@ def to_trl(recipe: DPORecipe, ctx: MethodContext) -> Any:
 def build_trainer(ctx: MethodContext) -> Any:
     from trl import DPOTrainer
 
-    return DPOTrainer(
-        model=ctx.load_model(),
-        args=to_trl(ctx.recipe, ctx),
-        train_dataset=ctx.train_dataset,
-        eval_dataset=ctx.eval_dataset,
-        processing_class=ctx.tokenizer,
-        peft_config=ctx.peft_config(),
-        callbacks=ctx.callbacks,
-    )
+    return DPOTrainer(args=to_trl(ctx.recipe, ctx), **ctx.trainer_kwargs())
 
 
 def check(recipe: DPORecipe, data_kind: str) -> list[str]:

@@ -34,15 +34,7 @@ def to_trl(recipe: KTORecipe, ctx: MethodContext) -> Any:
 def build_trainer(ctx: MethodContext) -> Any:
     from trl import KTOTrainer
 
-    return KTOTrainer(
-        model=ctx.load_model(),
-        args=to_trl(ctx.recipe, ctx),
-        train_dataset=ctx.train_dataset,
-        eval_dataset=ctx.eval_dataset,
-        processing_class=ctx.tokenizer,
-        peft_config=ctx.peft_config(),
-        callbacks=ctx.callbacks,
-    )
+    return KTOTrainer(args=to_trl(ctx.recipe, ctx), **ctx.trainer_kwargs())
 
 
 def check(recipe: KTORecipe, data_kind: str) -> list[str]:

@@ -47,15 +47,7 @@ def to_trl(recipe: ORPORecipe, ctx: MethodContext) -> Any:
 
 def build_trainer(ctx: MethodContext) -> Any:
     _, trainer_class = _trl_orpo()
-    return trainer_class(
-        model=ctx.load_model(),
-        args=to_trl(ctx.recipe, ctx),
-        train_dataset=ctx.train_dataset,
-        eval_dataset=ctx.eval_dataset,
-        processing_class=ctx.tokenizer,
-        peft_config=ctx.peft_config(),
-        callbacks=ctx.callbacks,
-    )
+    return trainer_class(args=to_trl(ctx.recipe, ctx), **ctx.trainer_kwargs())
 
 
 def check(recipe: ORPORecipe, data_kind: str) -> list[str]:

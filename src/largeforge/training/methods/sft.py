@@ -44,15 +44,7 @@ def build_trainer(ctx: MethodContext) -> Any:
     from trl import SFTTrainer
 
     recipe: SFTRecipe = ctx.recipe
-    return SFTTrainer(
-        model=ctx.load_model(),
-        args=to_trl(recipe, ctx),
-        train_dataset=ctx.train_dataset,
-        eval_dataset=ctx.eval_dataset,
-        processing_class=ctx.tokenizer,
-        peft_config=ctx.peft_config(),
-        callbacks=ctx.callbacks,
-    )
+    return SFTTrainer(args=to_trl(recipe, ctx), **ctx.trainer_kwargs())
 
 
 def check(recipe: SFTRecipe, data_kind: str) -> list[str]:
