@@ -57,7 +57,11 @@ def completion_text(completion: Any) -> str:
     return ""
 
 
-def reward_function(check: CheckFn, name: str) -> Callable[..., list[float]]:
+# TRL's reward contract; None would mean "does not apply to this completion" (checks always score).
+RewardFunction = Callable[..., list[float | None]]
+
+
+def reward_function(check: CheckFn, name: str) -> RewardFunction:
     """Wrap a check in TRL's reward signature ``(prompts, completions, **columns) -> list[float]``.
 
     TRL passes each dataset column as a list aligned with ``completions`` (already repeated per
@@ -65,10 +69,10 @@ def reward_function(check: CheckFn, name: str) -> Callable[..., list[float]]:
     the aligned columns of one completion, with its prompt.
     """
 
-    def reward(prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float]:
+    def reward(prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float | None]:
         count = len(completions)
         aligned = {k: v for k, v in columns.items() if isinstance(v, list) and len(v) == count}
-        scores = []
+        scores: list[float | None] = []
         for index, completion in enumerate(completions):
             row: Mapping[str, Any] = {"prompt": prompts[index], **{k: v[index] for k, v in aligned.items()}}
             scores.append(check(completion_text(completion), row))
@@ -79,14 +83,15 @@ def reward_function(check: CheckFn, name: str) -> Callable[..., list[float]]:
     return reward
 
 
-def reward_functions(rewards: Sequence[RewardSpec]) -> list[Callable[..., list[float]]]:
+def reward_functions(rewards: Sequence[RewardSpec]) -> list[RewardFunction]:
     """One TRL reward function per reward, named ``reward_<type>`` (``reward_<function>`` for python
     checks), numbered when a name repeats so each gets its own logged metric.
 
     Raises:
         NotFound / InvalidInput: a python check's function cannot be loaded.
     """
-    functions, seen = [], set()
+    functions: list[RewardFunction] = []
+    seen: set[str] = set()
     for spec in rewards:
         base = f"reward_{_short_name(spec.check)}"
         name, number = base, 1
@@ -125,16 +130,10 @@ def build_trainer(ctx: MethodContext) -> Any:
     _require_columns(recipe, ctx.train_dataset.column_names, "data.train")
     if ctx.eval_dataset is not None:
         _require_columns(recipe, ctx.eval_dataset.column_names, "data.eval")
-    return GRPOTrainer(
-        model=ctx.load_model(),
-        reward_funcs=reward_functions(recipe.rewards),
-        args=to_trl(recipe, ctx),
-        train_dataset=ctx.train_dataset,
-        eval_dataset=ctx.eval_dataset,
-        processing_class=ctx.tokenizer,
-        peft_config=ctx.peft_config(),
-        callbacks=ctx.callbacks,
-    )
+    # Built before the model loads, so a user function that fails to import costs no model load.
+    # (Typed list[Any]: TRL's list type also admits model ids and models, and lists are invariant.)
+    rewards: list[Any] = reward_functions(recipe.rewards)
+    return GRPOTrainer(args=to_trl(recipe, ctx), reward_funcs=rewards, **ctx.trainer_kwargs())
 
 
 def _require_columns(recipe: GRPORecipe, columns: list[str], where: str) -> None:
@@ -193,6 +192,7 @@ def _process_count() -> int:
 __all__ = [
     "ACCEPTED_KINDS",
     "GRPORecipe",
+    "RewardFunction",
     "RewardSpec",
     "build_trainer",
     "check",
