@@ -27,6 +27,10 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of the metadata database; default: a SQLite file under home.",
     )
+    artifact_store_url: str | None = Field(
+        default=None,
+        description="fsspec URL of the artifact store (s3://bucket/prefix …); default: <home>/artifacts.",
+    )
     max_validation_errors: int = Field(
         default=50, gt=0, description="How many bad rows a validation report lists before it stops."
     )

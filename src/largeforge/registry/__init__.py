@@ -1,0 +1,1 @@
+"""The model registry: versions with lineage, aliases with history, content-addressed artifacts."""
