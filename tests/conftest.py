@@ -44,3 +44,97 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("nano") / "model"
     build_base_model(path, preset="tiny", corpus=NANO_CORPUS, vocab_size=300, overrides=NANO_OVERRIDES)
     return path
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _postgres_bin() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on a free loopback port; its URL without a database name.
+
+    Skipped where the server binaries are missing, unless LARGEFORGE_REQUIRE_SERVERS=1 (CI), where a
+    missing server fails the run instead of hiding a skipped suite.
+    """
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    bindir = _postgres_bin()
+    if bindir is None:
+        if os.environ.get("LARGEFORGE_REQUIRE_SERVERS") == "1":
+            pytest.fail("PostgreSQL server binaries are missing but LARGEFORGE_REQUIRE_SERVERS=1")
+        pytest.skip("PostgreSQL is not installed here (apt-get install postgresql); CI runs these tests")
+    base = Path(tempfile.mkdtemp(prefix="lf-pg-"))
+    base.chmod(0o777)  # the postgres user must reach its data and socket directories
+    # initdb refuses to run as root: run the server tools as the postgres user.
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    data, port = base / "data", _free_port()
+    subprocess.run(
+        [*as_postgres, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(
+        [
+            *as_postgres,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(base / "log"),
+            "-o",
+            options,
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run(
+            [*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """A fresh, empty database per test — SQLite always, PostgreSQL where a server can be started."""
+    import uuid
+
+    from largeforge.db import dispose_engines
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'largeforge.db'}"
+    else:
+        import psycopg
+
+        server = request.getfixturevalue("postgres_server")
+        name = f"lf_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(
+            server.replace("postgresql+psycopg", "postgresql") + "/postgres", autocommit=True
+        ) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        url = f"{server}/{name}"
+    monkeypatch.setenv("LARGEFORGE_DATABASE_URL", url)
+    get_settings.cache_clear()
+    yield url
+    dispose_engines()

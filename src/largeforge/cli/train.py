@@ -65,11 +65,39 @@ def train(
             return resume_training(resume, progress=progress, on_preflight=report)
         assert recipe is not None
         loaded = load_recipe(recipe, set_)
-        return run_training(
+        loaded, parent = _with_registry_model(loaded)
+        result = run_training(
             loaded, output_dir=output_dir, continue_from=continue_from, progress=progress, on_preflight=report
         )
+        if loaded.register_as is not None:
+            result.metrics["registered"] = _register(result, loaded, parent)
+        return result
 
     run_command(json_output, action, render=_render, to_json=lambda result: result.to_dict())
+
+
+def _with_registry_model(recipe: Any) -> tuple[Any, str | None]:
+    """Materialise a registry reference used as the model; find the parent version for lineage."""
+    if Path(recipe.model).expanduser().exists() and recipe.register_as is None:
+        return recipe, None  # a plain path and nothing to register: no need to touch the registry
+    from largeforge.registry.runs import resolve_recipe_model
+    from largeforge.registry.service import open_registry
+    from largeforge.settings import get_settings
+
+    with open_registry() as registry:
+        path, parent = resolve_recipe_model(registry, recipe.model, get_settings().models_dir / "registry")
+    return recipe.model_copy(update={"model": path}), parent
+
+
+def _register(result: Any, recipe: Any, parent: str | None) -> str:
+    from largeforge.registry.runs import register_run
+    from largeforge.registry.service import open_registry
+
+    with open_registry() as registry:
+        version = register_run(
+            registry, Path(result.run_dir), recipe.register_as.name, parent, recipe.register_as.tags
+        )
+        return version.ref
 
 
 def _launch(
@@ -98,4 +126,6 @@ def _render(result: Any) -> None:
     table.add_row("model / adapter", result.final_dir)
     if result.resumed_from:
         table.add_row("resumed from", result.resumed_from)
+    if result.metrics.get("registered"):
+        table.add_row("registered as", result.metrics["registered"])
     stdout_console().print(table)

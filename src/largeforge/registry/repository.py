@@ -59,6 +59,10 @@ class RegistryRepository:
     def get_version_by_id(self, version_id: str) -> ModelVersion | None:
         return self._session.get(ModelVersion, version_id)
 
+    def find_by_digest(self, digest: str) -> ModelVersion | None:
+        stmt = select(ModelVersion).where(ModelVersion.digest == digest).order_by(ModelVersion.created_at)
+        return self._session.scalars(stmt.limit(1)).first()
+
     def list_versions(self, model: RegisteredModel) -> list[ModelVersion]:
         stmt = select(ModelVersion).where(ModelVersion.model_id == model.id).order_by(ModelVersion.version)
         return list(self._session.scalars(stmt))

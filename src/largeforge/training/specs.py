@@ -93,6 +93,11 @@ class DistributedSpec(Spec):
         return self
 
 
+class RegisterSpec(Spec):
+    name: str = Field(description="Registered model name the run's final model or adapter is filed under.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Tags on the new version.")
+
+
 class RecipeBase(Spec):
     """Fields every method has; subclasses add ``method`` and their own options."""
 
@@ -112,6 +117,9 @@ class RecipeBase(Spec):
     )
     seed: int = Field(0, description="Seeds model init, data order and sampling.")
     run_name: str | None = Field(None, description="Name of the run directory (default: method + time).")
+    register_as: RegisterSpec | None = Field(
+        None, description="Register the finished run's output in the model registry, with its lineage."
+    )
 
     @model_validator(mode="after")
     def _quantization_needs_lora(self) -> RecipeBase:
@@ -127,6 +135,7 @@ __all__ = [
     "LoraSpec",
     "QuantizationSpec",
     "RecipeBase",
+    "RegisterSpec",
     "Spec",
     "TrackingSpec",
     "TrainingSpec",
