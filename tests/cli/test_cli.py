@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import NANO_CORPUS
 from typer.testing import CliRunner
 
 from largeforge.cli.main import app
+from tests.conftest import NANO_CORPUS
 
 runner = CliRunner()
 

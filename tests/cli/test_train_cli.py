@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import yaml
-from tests.training.conftest import DATA
 from typer.testing import CliRunner
 
 from largeforge.cli.main import app
+from tests.training.conftest import DATA
 
 runner = CliRunner()
 

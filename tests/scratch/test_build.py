@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from tests.conftest import NANO_CORPUS, NANO_OVERRIDES
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from largeforge.errors import Conflict, InvalidInput
 from largeforge.scratch import PRESETS, build_base_model
 from largeforge.scratch.presets import build_config
 from largeforge.scratch.tokenizer import QWEN2_SPLIT_PATTERN, train_tokenizer
+from tests.conftest import NANO_CORPUS, NANO_OVERRIDES
 
 CHAT = [
     {"role": "system", "content": "Answer in JSON."},

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.training.test_methods import assert_lora_trained
 
 from largeforge.errors import InvalidInput
 from largeforge.training import run_training
 from largeforge.training.methods.grpo import completion_text, reward_functions
+from tests.training.test_methods import assert_lora_trained
 
 
 def write_length_reward(folder: Path) -> tuple[Path, Path]:

@@ -92,9 +92,8 @@ def test_orpo_full(make_recipe: Any, tmp_path: Path, tiny_model_dir: Path) -> No
 def test_distill_on_policy_changes_the_student(
     make_recipe: Any, tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    from tests.conftest import NANO_CORPUS, NANO_OVERRIDES
-
     from largeforge.scratch import build_base_model
+    from tests.conftest import NANO_CORPUS, NANO_OVERRIDES
 
     # Same corpus and vocabulary size → the same tokenizer; another seed → a different teacher.
     teacher = tmp_path / "teacher"
@@ -106,10 +105,9 @@ def test_distill_on_policy_changes_the_student(
 
 
 def test_distill_refuses_a_teacher_with_another_vocabulary(make_recipe: Any, tmp_path: Path) -> None:
-    from tests.conftest import NANO_CORPUS, NANO_OVERRIDES
-
     from largeforge.errors import InvalidInput
     from largeforge.scratch import build_base_model
+    from tests.conftest import NANO_CORPUS, NANO_OVERRIDES
 
     teacher = tmp_path / "teacher"
     build_base_model(teacher, corpus=NANO_CORPUS, vocab_size=290, overrides=NANO_OVERRIDES)

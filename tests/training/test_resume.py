@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.training.conftest import DATA
 
 from largeforge.errors import InvalidInput, NotFound
 from largeforge.training.resume import find_resume_checkpoint
 from largeforge.training.run_dir import RunDirectory
+from tests.training.conftest import DATA
 
 STEPS = 24
 
