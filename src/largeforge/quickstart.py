@@ -24,7 +24,7 @@ class QuickstartConfig:
     train_rows: int = 2000
     eval_rows: int = 200
     sft_steps: int = 600
-    dpo_steps: int = 100
+    dpo_steps: int = 50
     seed: int = 0
 
 
@@ -187,7 +187,7 @@ def stage_dpo(ctx: QuickstartContext) -> StageResult:
             "training": {
                 "max_steps": cfg.dpo_steps,
                 "batch_size": 8,
-                "learning_rate": 1e-3,
+                "learning_rate": 1e-4,
                 "max_length": 96,
                 "logging_steps": min(10, cfg.dpo_steps),
             },

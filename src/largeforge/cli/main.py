@@ -52,7 +52,7 @@ def quickstart(
     train_rows: int = typer.Option(2000, min=10, help="Training examples to generate."),
     eval_rows: int = typer.Option(200, min=1, help="Held-out evaluation examples."),
     sft_steps: int = typer.Option(600, min=1, help="Supervised fine-tuning steps."),
-    dpo_steps: int = typer.Option(100, min=1, help="DPO steps (LoRA adapter on the SFT model)."),
+    dpo_steps: int = typer.Option(50, min=1, help="DPO steps (LoRA adapter on the SFT model)."),
     seed: int = typer.Option(0, help="Seed for data and weights."),
     json_output: bool = JSON_OPTION,
 ) -> None:
