@@ -83,4 +83,10 @@ def read_secret_env(name: str) -> str:
     return value
 
 
-__all__ = ["Settings", "get_settings", "read_secret_env"]
+def process_rank() -> int:
+    """This process's global rank under torchrun/accelerate (``RANK``), 0 when not distributed."""
+    value = os.environ.get("RANK", "0")
+    return int(value) if value.isdigit() else 0
+
+
+__all__ = ["Settings", "get_settings", "process_rank", "read_secret_env"]

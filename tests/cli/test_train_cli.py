@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -80,3 +81,40 @@ def test_continue_from_a_full_run_starts_from_its_final_model(tmp_path: Path, ti
     assert second.exit_code == 0, second.output
     resolved = yaml.safe_load((tmp_path / "b" / "recipe.yaml").read_text())
     assert resolved["model"] == str(tmp_path / "a" / "final")
+
+
+@pytest.mark.slow
+def test_two_processes_on_cpu_share_one_run_directory(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """``--nproc 2`` runs DDP over gloo on CPU; rank 0 alone writes the run and reports."""
+    import subprocess
+    import sys
+
+    recipe = write_recipe(
+        tmp_path,
+        tiny_model_dir,
+        training={"max_steps": 2, "batch_size": 4, "max_length": 96, "device": "cpu"},
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "largeforge",
+            "train",
+            str(recipe),
+            "--nproc",
+            "2",
+            "-o",
+            str(tmp_path / "run"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout)["steps"] == 2  # exactly one JSON document: rank 1 stays quiet
+    epochs = [
+        json.loads(line)["epoch"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    ]
+    # 64 rows, batch 4 per process, 2 processes: each step consumes 8 rows = 1/8 of an epoch.
+    assert epochs[0] == pytest.approx(0.125)

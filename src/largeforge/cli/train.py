@@ -73,6 +73,11 @@ def train(
             result.metrics["registered"] = _register(result, loaded, parent)
         return result
 
+    from largeforge.training.launch import is_main_process
+
+    if not is_main_process():  # under --nproc, rank 0 alone reports the result
+        run_command(False, action, render=lambda result: None, to_json=lambda result: None)
+        return
     run_command(json_output, action, render=_render, to_json=lambda result: result.to_dict())
 
 
@@ -112,7 +117,7 @@ def _launch(
     except LargeForgeError as error:
         raise fail(error, json_output) from None
     target = (output_dir or default_run_dir(loaded)).resolve()
-    code = launch(loaded, Path(recipe), target, nproc, overrides)
+    code = launch(loaded, Path(recipe), target, nproc, overrides, json_output=json_output)
     if code != 0:
         raise typer.Exit(code=code)
 

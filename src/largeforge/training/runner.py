@@ -21,6 +21,7 @@ from largeforge.errors import InvalidInput, NotFound
 from largeforge.progress import NullProgress, ProgressReporter
 from largeforge.training.callbacks import CheckpointMarkerCallback, MetricsLogCallback, ProgressCallback
 from largeforge.training.data_loading import load_training_data
+from largeforge.training.launch import is_main_process
 from largeforge.training.methods import METHODS
 from largeforge.training.preflight import PreflightReport, check_options, check_template, estimate_memory
 from largeforge.training.resume import find_resume_checkpoint
@@ -53,8 +54,6 @@ def run_training(
     Raises:
         InvalidInput / NotFound / Unavailable: the pre-flight refused the recipe; nothing was trained.
     """
-    from largeforge.training.launch import is_main_process
-
     run = RunDirectory(Path(output_dir or default_run_dir(recipe)).expanduser().resolve())
     main_process = is_main_process()
     if main_process and run.root.exists() and any(run.root.iterdir()):
@@ -63,8 +62,8 @@ def run_training(
         )
     if continue_from is not None:
         recipe = recipe.model_copy(update={"model": str(_final_model_of(Path(continue_from)))})
-    run.create()
-    if main_process:
+    if main_process:  # the other ranks only read what rank 0 wrote; creating it twice would race the check
+        run.create()
         run.write_recipe(recipe.model_dump(mode="json"))
     return _execute(recipe, run, None, progress, on_preflight)
 
@@ -101,9 +100,10 @@ def _execute(
         getattr(recipe, "assistant_only_loss", None) is not False and data.kind == "conversation"
     )
     check_template(tokenizer, data.kind, data.train[0], assistant_only and recipe.method == "sft")
-    run.write_manifest(
-        build_manifest(seed=recipe.seed, device=plan.device, datasets=data.sources, method=recipe.method)
-    )
+    if is_main_process():
+        run.write_manifest(
+            build_manifest(seed=recipe.seed, device=plan.device, datasets=data.sources, method=recipe.method)
+        )
     trackers = _trackers(recipe, run)
     reporter = progress or NullProgress()
     started = time.perf_counter()
@@ -135,16 +135,17 @@ def _execute(
         if on_preflight is not None:
             on_preflight(report)
         output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    trainer.save_model(str(run.final_dir))
-    tokenizer.save_pretrained(str(run.final_dir))
-    # The pickled TrainingArguments are for the trainer's own resume, not for the final artifact.
-    (run.final_dir / "training_args.bin").unlink(missing_ok=True)
+    trainer.save_model(str(run.final_dir))  # the trainer saves on the main process only
+    if is_main_process():
+        tokenizer.save_pretrained(str(run.final_dir))
+        # The pickled TrainingArguments are for the trainer's own resume, not for the final artifact.
+        (run.final_dir / "training_args.bin").unlink(missing_ok=True)
     return _finish(recipe, run, trainer, output, report, checkpoint, round(time.perf_counter() - started, 2))
 
 
 def _trackers(recipe: Any, run: RunDirectory) -> list[Any]:
     """Optional reporting callbacks, started now so an unreachable server fails before any step."""
-    if not recipe.tracking.mlflow_uri:
+    if not recipe.tracking.mlflow_uri or not is_main_process():
         return []
     from largeforge.training.tracking import MlflowCallback, MlflowClient
 
@@ -187,7 +188,8 @@ def _finish(
         resumed_from=str(checkpoint) if checkpoint else None,
         metrics={"preflight": report.to_dict(), **{k: v for k, v in (output.metrics or {}).items()}},
     )
-    run.write_result(result.to_dict())
+    if is_main_process():
+        run.write_result(result.to_dict())
     return result
 
 

@@ -158,7 +158,18 @@ def common_args(recipe: RecipeBase, output_dir: Path, plan: DevicePlan, *, has_e
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
         "run_name": recipe.run_name,
+        **_distributed_args(recipe),
     }
+
+
+def _distributed_args(recipe: RecipeBase) -> dict[str, Any]:
+    """DDP needs nothing; FSDP and DeepSpeed are trainer arguments (used when launched with --nproc)."""
+    strategy = recipe.distributed.strategy
+    if strategy == "fsdp":
+        return {"fsdp": "full_shard auto_wrap"}
+    if strategy == "deepspeed":
+        return {"deepspeed": recipe.distributed.deepspeed_config}
+    return {}
 
 
 @dataclass
