@@ -8,7 +8,10 @@ BIN := $(VENV)/bin
 # build. Point TORCH_INDEX at e.g. https://download.pytorch.org/whl/cpu where no local wheel exists.
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
-STAMP := $(VENV)/.largeforge-installed
+# Extras to install with the package; CI adds llamacpp so the GGUF files are checked in llama.cpp.
+EXTRAS ?= dev
+comma := ,
+STAMP := $(VENV)/.largeforge-installed-$(subst $(comma),-,$(EXTRAS))
 
 .PHONY: setup quickstart test lint format clean
 
@@ -18,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -c "import torch" 2>/dev/null || \
 		$(BIN)/python -m pip install $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install -c constraints.txt -e ".[$(EXTRAS)]"
 	@touch $@
 
 quickstart: setup
