@@ -71,3 +71,28 @@ def test_errors_exit_1_with_a_json_error(
     usage = runner.invoke(app, ["export", "gguf"])
     assert usage.exit_code == 2
     assert not any(p.name in {"x.gguf", "q", "out", "o"} for p in tmp_path.iterdir())
+
+
+def test_exports_are_registered_with_their_lineage(lora_adapter_dir: Path, tmp_path: Path) -> None:
+    adapter = invoke_json("models", "register", str(lora_adapter_dir), "--name", "tiny-sft")
+    assert adapter["kind"] == "adapter"
+    merged = invoke_json("export", "merge", str(lora_adapter_dir), str(tmp_path / "merged"))
+    assert merged["registered"] == "tiny-sft-merged:1"  # named after the registered source
+    gguf = invoke_json(
+        "export", "gguf", str(tmp_path / "merged"), str(tmp_path / "m.gguf"), "--register-as", "tiny-gguf"
+    )
+    assert gguf["registered"] == "tiny-gguf:1"
+    lineage = invoke_json("models", "lineage", "tiny-gguf:1")
+    assert lineage["kind"] == "gguf"
+    assert (
+        lineage["parents"][0]["ref"] == "tiny-sft-merged:1"
+        and lineage["parents"][0]["relation"] == "converted-from"
+    )
+    assert lineage["parents"][0]["parents"][0]["ref"] == "tiny-sft:1"
+    version = invoke_json("models", "show", "tiny-sft-merged:1")
+    assert version["kind"] == "merged" and version["metrics"]["parity/max_abs_logit_diff"] < 1e-3
+
+
+def test_an_unregistered_source_is_not_registered(tiny_model_dir: Path, tmp_path: Path) -> None:
+    gguf = invoke_json("export", "gguf", str(tiny_model_dir), str(tmp_path / "t.gguf"))
+    assert gguf["registered"] is None

@@ -14,6 +14,27 @@ from largeforge.export.quantize import DEFAULT_TOLERANCE
 app = typer.Typer(help="Export models: merge, quantize, GGUF, Ollama.", no_args_is_help=True)
 
 OVERWRITE_OPTION = typer.Option(False, "--overwrite", help="Replace the output if it exists.")
+REGISTER_OPTION = typer.Option(
+    None,
+    "--register-as",
+    help="Registry name for the export (default: <source model>-<kind> when the source is registered).",
+)
+
+
+def _register(
+    result: Any, output: Path, source: Path, kind: str, relation: str, name: str | None
+) -> dict[str, Any]:
+    """File the export in the registry with its lineage; the result as a dict with ``registered`` added."""
+    from largeforge.registry.runs import register_export
+    from largeforge.registry.service import open_registry
+
+    parity = getattr(result, "parity", None)
+    metrics = {"parity/max_abs_logit_diff": parity.max_abs_logit_diff} if parity is not None else {}
+    with open_registry() as registry:
+        version = register_export(
+            registry, output, source=source, kind=kind, relation=relation, name=name, metrics=metrics
+        )
+        return {**result.to_dict(), "registered": version.ref if version is not None else None}
 
 
 def _print_parity(table: Table, parity: dict[str, Any] | None) -> None:
@@ -41,6 +62,7 @@ def merge(
     out_dir: Path = typer.Argument(..., help="Directory for the merged model."),
     base: Path | None = typer.Option(None, help="Base model (default: the one the adapter names)."),
     no_parity: bool = typer.Option(False, "--no-parity", help="Skip the merged-vs-unmerged check."),
+    register_as: str | None = REGISTER_OPTION,
     overwrite: bool = OVERWRITE_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -50,7 +72,7 @@ def merge(
     quiet_libraries()
 
     def action() -> Any:
-        return merge_adapter(
+        result = merge_adapter(
             adapter,
             out_dir,
             base=base,
@@ -58,12 +80,13 @@ def merge(
             overwrite=overwrite,
             progress=progress_for(json_output),
         )
+        return _register(result, out_dir, adapter, "merged", "merged-from", register_as)
 
     run_command(
         json_output,
         action,
-        render=lambda r: _render("Merged model", r.to_dict()),
-        to_json=lambda r: r.to_dict(),
+        render=lambda doc: _render("Merged model", dict(doc)),
+        to_json=lambda doc: doc,
     )
 
 
@@ -73,6 +96,7 @@ def quantize(
     out_dir: Path = typer.Argument(..., help="Directory for the quantized model."),
     method: str = typer.Option("int8", help="int8 (CPU), bnb8, bnb4, awq or gptq (CUDA)."),
     tolerance: float = typer.Option(DEFAULT_TOLERANCE, min=0.0, help="Largest acceptable logit drift."),
+    register_as: str | None = REGISTER_OPTION,
     overwrite: bool = OVERWRITE_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -82,7 +106,7 @@ def quantize(
     quiet_libraries()
 
     def action() -> Any:
-        return quantize_model(
+        result = quantize_model(
             model,
             out_dir,
             method=method,
@@ -90,12 +114,13 @@ def quantize(
             overwrite=overwrite,
             progress=progress_for(json_output),
         )
+        return _register(result, out_dir, model, "quantized", "quantized-from", register_as)
 
     run_command(
         json_output,
         action,
-        render=lambda r: _render("Quantized model", r.to_dict()),
-        to_json=lambda r: r.to_dict(),
+        render=lambda doc: _render("Quantized model", dict(doc)),
+        to_json=lambda doc: doc,
     )
 
 
@@ -107,6 +132,7 @@ def gguf(
     pre_tokenizer: str | None = typer.Option(
         None, help="llama.cpp pre-tokenizer name (default: recorded in largeforge.json, or detected)."
     ),
+    register_as: str | None = REGISTER_OPTION,
     overwrite: bool = OVERWRITE_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -114,7 +140,7 @@ def gguf(
     from largeforge.export.gguf import write_gguf
 
     def action() -> Any:
-        return write_gguf(
+        result = write_gguf(
             model,
             out_path,
             type=type_,
@@ -122,9 +148,10 @@ def gguf(
             overwrite=overwrite,
             progress=progress_for(json_output),
         )
+        return _register(result, out_path, model, "gguf", "converted-from", register_as)
 
     run_command(
-        json_output, action, render=lambda r: _render("GGUF file", r.to_dict()), to_json=lambda r: r.to_dict()
+        json_output, action, render=lambda doc: _render("GGUF file", dict(doc)), to_json=lambda doc: doc
     )
 
 

@@ -68,4 +68,34 @@ def register_run(
     )
 
 
-__all__ = ["find_by_content", "register_run", "resolve_recipe_model"]
+def register_export(
+    registry: RegistryService,
+    output: Path,
+    *,
+    source: Path,
+    kind: str,
+    relation: str,
+    name: str | None,
+    metrics: dict[str, Any] | None = None,
+) -> ModelVersion | None:
+    """Register an export (merged, quantized, gguf) with the version it was made from as parent.
+
+    Without ``name`` the export is filed as ``<source model>-<kind>`` when the source is registered,
+    and not at all when it is not (there is no lineage to keep, and no name to use).
+    """
+    parent = find_by_content(registry, source)
+    if name is None:
+        if parent is None:
+            return None
+        name = f"{parent.model.name}-{kind}"
+    return registry.register(
+        output,
+        name=name,
+        kind=kind,
+        parents=[(parent.ref, relation)] if parent else [],
+        metrics=metrics or {},
+        source={"exported_from": str(source)},
+    )
+
+
+__all__ = ["find_by_content", "register_export", "register_run", "resolve_recipe_model"]
