@@ -19,6 +19,10 @@ ACCEPTED_KINDS = ("text",)
 class PretrainRecipe(RecipeBase):
     method: Literal["pretrain"] = "pretrain"
     packing: bool = Field(True, description="Pack documents back to back into max_length sequences.")
+    packing_strategy: Literal["bfd", "bfd_split", "wrapped"] = Field(
+        "wrapped",
+        description="How to pack: wrapped is the classic pretraining stream (documents back to back, cut at max_length).",
+    )
 
 
 def to_trl(recipe: PretrainRecipe, ctx: MethodContext) -> Any:
@@ -28,6 +32,7 @@ def to_trl(recipe: PretrainRecipe, ctx: MethodContext) -> Any:
         **ctx.args(),
         max_length=recipe.training.max_length,
         packing=recipe.packing,
+        packing_strategy=recipe.packing_strategy,
         dataset_text_field="text",
         assistant_only_loss=False,
     )

@@ -22,6 +22,10 @@ class SFTRecipe(RecipeBase):
         None, description="Train only on assistant tokens (default: on for conversations, off for text)."
     )
     packing: bool = Field(False, description="Pack several short samples into each max_length sequence.")
+    packing_strategy: Literal["bfd", "bfd_split", "wrapped"] = Field(
+        "bfd",
+        description="How to pack: bfd keeps conversations whole (attention never crosses them); wrapped cuts them but is faster on CPU.",
+    )
 
 
 def to_trl(recipe: SFTRecipe, ctx: MethodContext) -> Any:
@@ -35,6 +39,7 @@ def to_trl(recipe: SFTRecipe, ctx: MethodContext) -> Any:
         **ctx.args(),
         max_length=recipe.training.max_length,
         packing=recipe.packing,
+        packing_strategy=recipe.packing_strategy,
         assistant_only_loss=assistant_only,
         dataset_text_field="text",
     )
