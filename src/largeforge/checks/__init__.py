@@ -15,15 +15,18 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from largeforge.checks import builtin, user
+from largeforge.checks import builtin, judge, user
 from largeforge.checks.builtin import CheckFn
 from largeforge.checks.specs import (
     CheckConfig,
     CheckName,
+    ContainsCheckConfig,
     ExactCheckConfig,
     JsonCheckConfig,
     JsonSchemaCheckConfig,
+    JudgeCheckConfig,
     LengthCheckConfig,
+    NumericCheckConfig,
     PythonCheckConfig,
     RegexCheckConfig,
 )
@@ -37,6 +40,9 @@ CHECKS: dict[str, Callable[[Any], CheckFn]] = {
     "json_schema": builtin.json_schema,
     "length": builtin.length,
     "python": user.python_check,
+    "contains": builtin.contains,
+    "numeric": builtin.numeric,
+    "judge": judge.judge_check,
 }
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(CheckConfig)
@@ -67,7 +73,8 @@ def build_check(config: Any) -> CheckFn:
     """The scoring callable ``(completion, row) -> float in [0, 1]`` for a validated config.
 
     Raises:
-        NotFound / InvalidInput: a ``python`` check's function cannot be loaded.
+        NotFound / InvalidInput: a ``python`` check's function cannot be loaded, or a ``judge``'s local
+            model cannot be loaded (a judge loads its model here, once).
     """
     return CHECKS[config.type](config)
 
@@ -77,10 +84,13 @@ __all__ = [
     "CheckConfig",
     "CheckFn",
     "CheckName",
+    "ContainsCheckConfig",
     "ExactCheckConfig",
     "JsonCheckConfig",
     "JsonSchemaCheckConfig",
+    "JudgeCheckConfig",
     "LengthCheckConfig",
+    "NumericCheckConfig",
     "PythonCheckConfig",
     "RegexCheckConfig",
     "build_check",

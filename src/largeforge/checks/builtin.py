@@ -1,4 +1,4 @@
-"""The built-in checks: exact, regex, json, json_schema, length.
+"""The built-in checks: exact, regex, json, json_schema, length, contains, numeric.
 
 Each factory takes its validated config and returns a :data:`CheckFn` ``(completion, row) -> float``,
 with whatever is expensive (compiled pattern, schema validator) prepared once. Scores are 1.0 (pass) or
@@ -15,10 +15,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from largeforge.checks.specs import (
+    ContainsCheckConfig,
     ExactCheckConfig,
     JsonCheckConfig,
     JsonSchemaCheckConfig,
     LengthCheckConfig,
+    NumericCheckConfig,
     RegexCheckConfig,
 )
 from largeforge.errors import InvalidInput
@@ -26,6 +28,8 @@ from largeforge.errors import InvalidInput
 CheckFn = Callable[[str, Mapping[str, Any]], float]
 
 _NOT_JSON = object()
+# A decimal number with an optional sign, thousands separators and exponent: "-1,234.5e3", ".5", "42".
+_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
 def column_value(row: Mapping[str, Any], column: str) -> Any:
@@ -127,4 +131,67 @@ def length(config: LengthCheckConfig) -> CheckFn:
     return score
 
 
-__all__ = ["CheckFn", "column_value", "exact", "json_check", "json_schema", "length", "regex"]
+def contains(config: ContainsCheckConfig) -> CheckFn:
+    def fold(text: str) -> str:
+        return text.casefold() if config.ignore_case else text
+
+    def score(completion: str, row: Mapping[str, Any]) -> float:
+        wanted = config.value if config.column is None else column_value(row, config.column)
+        needles = [wanted] if isinstance(wanted, str) else wanted
+        if not isinstance(needles, list) or not all(isinstance(n, str) for n in needles):
+            raise InvalidInput(
+                f"column {config.column!r} holds {wanted!r}; a contains check needs text or a list of texts"
+            )
+        haystack = fold(completion)
+        found = [fold(needle) in haystack for needle in needles]
+        return float(all(found) if config.mode == "all" else any(found))
+
+    return score
+
+
+def first_number(text: str) -> float | None:
+    """The first number written in ``text`` ("about 1,234.5 km" -> 1234.5), or None if there is none."""
+    for match in _NUMBER.finditer(text):
+        token = match.group()
+        if any(c.isdigit() for c in token):
+            return float(token.replace(",", ""))
+    return None
+
+
+def numeric(config: NumericCheckConfig) -> CheckFn:
+    """Compare the first number in the completion with the expected one.
+
+    The expected value may be a number or text ("#### 72" reads as 72), so GSM8K-style answer columns
+    work as they are. A completion without a number fails; an expected value without one is a data error.
+    """
+
+    def score(completion: str, row: Mapping[str, Any]) -> float:
+        raw = column_value(row, config.column)
+        expected = float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+        if expected is None:
+            expected = first_number(str(raw))
+        if expected is None:
+            raise InvalidInput(f"column {config.column!r} holds {raw!r}, which has no number to compare with")
+        got = first_number(completion)
+        if got is None:
+            return 0.0
+        allowed = config.tolerance * abs(expected) if config.relative else config.tolerance
+        # Slack for binary floating point: 1.01 vs 1.0 within 0.01 must pass although 1.01 - 1.0 > 0.01.
+        allowed += 1e-9 * max(1.0, abs(expected))
+        return float(abs(got - expected) <= allowed)
+
+    return score
+
+
+__all__ = [
+    "CheckFn",
+    "column_value",
+    "contains",
+    "exact",
+    "first_number",
+    "json_check",
+    "json_schema",
+    "length",
+    "numeric",
+    "regex",
+]

@@ -14,7 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-CheckName = Literal["exact", "regex", "json", "json_schema", "length", "python"]
+CheckName = Literal[
+    "exact", "regex", "json", "json_schema", "length", "python", "contains", "numeric", "judge"
+]
 
 
 class _CheckConfig(BaseModel):
@@ -23,6 +25,14 @@ class _CheckConfig(BaseModel):
     def columns(self) -> tuple[str, ...]:
         """Row columns this check reads (so callers can refuse data that lacks them before a run)."""
         return ()
+
+    def pass_score(self) -> float:
+        """The score at or above which a completion counts as passing this check.
+
+        Deterministic checks score 1.0 or 0.0 (a python check may give partial credit, which does not
+        pass); a judge scores on a scale and sets its own threshold.
+        """
+        return 1.0
 
 
 class ExactCheckConfig(_CheckConfig):
@@ -123,23 +133,135 @@ class PythonCheckConfig(_CheckConfig):
         return function
 
 
+class ContainsCheckConfig(_CheckConfig):
+    type: Literal["contains"] = Field(
+        "contains", description="Passes when the completion contains a substring (or any/all of several)."
+    )
+    value: str | list[str] | None = Field(
+        None, description="The substring, or a list of them; give this or column."
+    )
+    column: str | None = Field(
+        None, description="Row column holding the substring (text or a list of texts); give this or value."
+    )
+    mode: Literal["any", "all"] = Field(
+        "any", description="With several substrings: pass when any of them occurs, or only when all do."
+    )
+    ignore_case: bool = Field(False, description="Compare case-insensitively.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ContainsCheckConfig:
+        if (self.value is None) == (self.column is None):
+            raise ValueError("a contains check needs exactly one of value (the text) or column (where it is)")
+        if isinstance(self.value, list) and not self.value:
+            raise ValueError("value is an empty list; give at least one substring")
+        if self.value == "":
+            raise ValueError("value is empty; every completion contains the empty string")
+        return self
+
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,) if self.column else ()
+
+
+class NumericCheckConfig(_CheckConfig):
+    type: Literal["numeric"] = Field(
+        "numeric",
+        description="Passes when the first number in the completion equals the expected number within a tolerance.",
+    )
+    column: str = Field("answer", description="Row column holding the expected number (a number or text).")
+    tolerance: float = Field(
+        0.0, ge=0, allow_inf_nan=False, description="Largest accepted difference (0 = exactly equal)."
+    )
+    relative: bool = Field(
+        False, description="Read tolerance as a fraction of the expected value (0.01 = within 1 %)."
+    )
+
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,)
+
+
+class JudgeCheckConfig(_CheckConfig):
+    type: Literal["judge"] = Field(
+        "judge",
+        description="An LLM grades the completion against a rubric; the score is normalised to [0, 1].",
+    )
+    rubric: str = Field(min_length=1, description="What a good answer looks like, in words for the judge.")
+    base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint of the judge, e.g. http://localhost:8000/v1."
+    )
+    model: str | None = Field(None, description="Model name the endpoint serves (with base_url).")
+    api_key_env: str | None = Field(
+        None, description="Environment variable holding the endpoint's API key (none for local servers)."
+    )
+    model_dir: str | None = Field(
+        None, description="A local model directory to judge in-process instead of an endpoint."
+    )
+    scale: tuple[int, int] = Field((1, 5), description="Lowest and highest score the judge may give.")
+    pass_threshold: float | None = Field(
+        None, description="Score (on the scale) that passes; default: the middle of the scale, rounded up."
+    )
+    prompt_column: str = Field(
+        "prompt",
+        description="Row column with the question the completion answers (shown to the judge if present).",
+    )
+    reference_column: str | None = Field(
+        None, description="Row column with a reference answer to show the judge; None = no reference."
+    )
+    max_tokens: int = Field(64, gt=0, description="Longest reply the judge may write.")
+
+    @model_validator(mode="after")
+    def _judge_is_reachable_and_scaled(self) -> JudgeCheckConfig:
+        endpoint = self.base_url is not None or self.model is not None
+        if endpoint == (self.model_dir is not None):
+            raise ValueError("a judge needs either base_url and model (an endpoint) or model_dir, not both")
+        if endpoint and (self.base_url is None or self.model is None):
+            raise ValueError("an endpoint judge needs both base_url and model")
+        if self.api_key_env is not None and not endpoint:
+            raise ValueError("api_key_env only applies to an endpoint judge (base_url)")
+        low, high = self.scale
+        if low >= high:
+            raise ValueError(f"scale {list(self.scale)} must go from a lower to a higher score, e.g. [1, 5]")
+        if self.pass_threshold is not None and not low <= self.pass_threshold <= high:
+            raise ValueError(
+                f"pass_threshold {self.pass_threshold} lies outside the scale {list(self.scale)}"
+            )
+        return self
+
+    def threshold(self) -> float:
+        """The passing score on the judge's own scale."""
+        low, high = self.scale
+        return self.pass_threshold if self.pass_threshold is not None else float(-(-(low + high) // 2))
+
+    def pass_score(self) -> float:
+        low, high = self.scale
+        return (self.threshold() - low) / (high - low)
+
+    def columns(self) -> tuple[str, ...]:
+        return (self.reference_column,) if self.reference_column else ()
+
+
 CheckConfig = Annotated[
     ExactCheckConfig
     | RegexCheckConfig
     | JsonCheckConfig
     | JsonSchemaCheckConfig
     | LengthCheckConfig
-    | PythonCheckConfig,
+    | PythonCheckConfig
+    | ContainsCheckConfig
+    | NumericCheckConfig
+    | JudgeCheckConfig,
     Field(discriminator="type"),
 ]
 
 __all__ = [
     "CheckConfig",
     "CheckName",
+    "ContainsCheckConfig",
     "ExactCheckConfig",
     "JsonCheckConfig",
     "JsonSchemaCheckConfig",
+    "JudgeCheckConfig",
     "LengthCheckConfig",
+    "NumericCheckConfig",
     "PythonCheckConfig",
     "RegexCheckConfig",
 ]

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from largeforge.cli import data, export, model, models, train
+from largeforge.cli import eval as eval_cli
 from largeforge.cli.output import JSON_OPTION, progress_for, quiet_libraries, run_command, stdout_console
 
 app = typer.Typer(
@@ -18,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data.app, name="data")
+app.add_typer(eval_cli.app, name="eval")
 app.add_typer(export.app, name="export")
 app.add_typer(model.app, name="model")
 app.add_typer(models.app, name="models")

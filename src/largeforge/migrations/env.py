@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from largeforge.db import Base
+from largeforge.evaluation import orm as evaluation_orm  # noqa: F401  (eval_results)
 from largeforge.registry import orm  # noqa: F401  (registers the registry tables on Base.metadata)
 
 connection = context.config.attributes["connection"]

@@ -1,0 +1,96 @@
+"""Evaluation fixtures: a tiny suite, a LoRA adapter trained a few steps, and a fake OpenAI endpoint.
+
+Endpoints are faked with an httpx2 ``MockTransport`` (openai 3.x speaks httpx2): they stand for a
+served model or a provider; everything behind the ``openai`` client runs for real.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_SUITE = ROOT / "examples" / "suites" / "extraction.yaml"
+SFT_DATA = ROOT / "examples" / "data" / "extraction-sft.jsonl"
+PROMPT_DATA = ROOT / "examples" / "data" / "extraction-prompts.jsonl"
+BASE_URL = "http://served.test/v1"
+
+
+def fake_chat_endpoint(reply: Callable[[dict[str, Any]], str], seen: list[Any] | None = None) -> Any:
+    """An httpx2 client whose chat completions answer ``reply(request_body)``."""
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content)
+        if seen is not None:
+            seen.append(request)
+        message = {"role": "assistant", "content": reply(body)}
+        return httpx2.Response(
+            200,
+            json={
+                "id": "c1",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            },
+        )
+
+    return httpx2.Client(transport=httpx2.MockTransport(handler))
+
+
+def answers_by_user_text(answers: dict[str, str], default: str = "") -> Callable[[dict[str, Any]], str]:
+    """A reply function that answers by the text of the last user message."""
+
+    def reply(body: dict[str, Any]) -> str:
+        return answers.get(body["messages"][-1]["content"], default)
+
+    return reply
+
+
+def write_suite(folder: Path, document: dict[str, Any], name: str = "suite.yaml") -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def nano_suite(**overrides: Any) -> dict[str, Any]:
+    """Two cases, one check every completion passes and one none can pass, 4 new tokens each."""
+    document: dict[str, Any] = {
+        "name": "nano",
+        "generation": {"max_tokens": 4},
+        "cases": [
+            {"id": "a", "prompt": "Maria Lopez, 34, lives in Lisbon.", "expected": "Maria"},
+            {"id": "b", "prompt": "What is two plus two?", "expected": "four"},
+        ],
+        "checks": [
+            {"type": "length", "max": 10_000},
+            {"type": "regex", "pattern": "^IMPOSSIBLE-[0-9]{40}$", "fullmatch": True},
+        ],
+    }
+    document.update(overrides)
+    return document
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LoRA adapter on the tiny model, trained 6 steps on the extraction conversations."""
+    from largeforge.training import run_training, validate_recipe
+
+    recipe = validate_recipe(
+        {
+            "method": "sft",
+            "model": str(tiny_model_dir),
+            "data": {"train": str(SFT_DATA)},
+            "training": {"max_steps": 6, "batch_size": 8, "learning_rate": 3e-2, "max_length": 96},
+            "lora": {"r": 8},
+        }
+    )
+    run_dir = tmp_path_factory.mktemp("adapter") / "run"
+    run_training(recipe, output_dir=run_dir)
+    return run_dir / "final"
