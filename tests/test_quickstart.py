@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from largeforge.cli.main import app
@@ -27,7 +28,27 @@ def test_quickstart_runs_every_stage_and_is_idempotent(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert [s["name"] for s in doc["stages"]] == ["data", "base model", "label mask", "sft", "dpo (lora)"]
+    names = [s["name"] for s in doc["stages"]]
+    assert names == [
+        "data",
+        "base model",
+        "label mask",
+        "sft",
+        "dpo (lora)",
+        "register",
+        "evaluate",
+        "promote",
+        "export",
+    ]
+    stages = {s["name"]: s for s in doc["stages"]}
+    assert stages["register"]["details"] == {
+        "base": "quickstart-base:1",
+        "sft": "quickstart-sft:1",
+        "dpo": "quickstart-dpo:1",
+    }
+    # Two SFT steps teach nothing: the gate must refuse to move @production.
+    assert stages["promote"]["details"]["moved"] is False
+    assert stages["export"]["details"]["registered"] == ["quickstart-merged:1", "quickstart-gguf:1"]
     assert doc["stages"][3]["details"]["steps"] == 2 and doc["stages"][4]["details"]["steps"] == 2
     assert doc["stages"][4]["details"]["final_dir"].endswith("dpo/final")
     data = doc["stages"][0]["details"]
@@ -44,6 +65,20 @@ def test_quickstart_runs_every_stage_and_is_idempotent(tmp_path: Path) -> None:
     rerun = json.loads(CliRunner().invoke(app, args).stdout)
     assert rerun["stages"][0]["details"]["train"]["id"] == data["train"]["id"]
     assert "already stored" in rerun["stages"][0]["summary"]
+    # Same content again: the registry reuses the versions instead of adding copies.
+    assert {s["name"]: s for s in rerun["stages"]}["register"]["details"]["base"] == "quickstart-base:1"
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_full_quickstart_trains_a_clearly_better_model_and_promotes_it(tmp_path: Path) -> None:
+    """The default quickstart: the tuned model must beat the base on held-out cases and pass the gate."""
+    result = CliRunner().invoke(app, ["quickstart", "--workdir", str(tmp_path / "qs"), "--json"])
+    assert result.exit_code == 0, result.output
+    stages = {s["name"]: s for s in json.loads(result.stdout)["stages"]}
+    scores = stages["evaluate"]["details"]
+    assert scores["base"] <= 0.1 and scores["dpo"] >= 0.8
+    assert stages["promote"]["details"]["moved"] is True
 
 
 def test_quickstart_rejects_unknown_preset(tmp_path: Path) -> None:

@@ -25,6 +25,8 @@ class QuickstartConfig:
     eval_rows: int = 200
     sft_steps: int = 600
     dpo_steps: int = 50
+    eval_cases: int = 50
+    gate_pass_rate: float = 0.8
     seed: int = 0
 
 
@@ -98,10 +100,11 @@ def stage_base_model(ctx: QuickstartContext) -> StageResult:
     from largeforge.scratch import build_base_model
 
     model_dir = ctx.config.workdir / "base-model"
-    info = build_base_model(
+    corpus = list(iter_corpus_texts(ctx.state["train_file"]))
+    info = _reusable_base_model(model_dir, corpus, ctx.config) or build_base_model(
         model_dir,
         preset=ctx.config.preset,
-        corpus=list(iter_corpus_texts(ctx.state["train_file"])),
+        corpus=corpus,
         seed=ctx.config.seed,
         overwrite=True,
         progress=ctx.progress,
@@ -113,6 +116,22 @@ def stage_base_model(ctx: QuickstartContext) -> StageResult:
         f"vocabulary {info.vocab_size:,} → {model_dir}",
         details=info.to_dict(),
     )
+
+
+def _reusable_base_model(model_dir: Path, corpus: list[str], config: QuickstartConfig) -> Any:
+    """The base model of an earlier run when preset, seed and corpus match (same bytes, same registry version)."""
+    import hashlib
+    import json
+
+    from largeforge.scratch import METADATA_FILE, BaseModelInfo
+
+    metadata = model_dir / METADATA_FILE
+    if not metadata.exists():
+        return None
+    info = BaseModelInfo(**json.loads(metadata.read_text()))
+    digest = hashlib.sha256("\n".join(corpus).encode("utf-8")).hexdigest()
+    same = (info.preset, info.seed, info.corpus_sha256) == (config.preset, config.seed, digest)
+    return info if same else None
 
 
 def stage_preview(ctx: QuickstartContext) -> StageResult:
@@ -216,8 +235,141 @@ def _first_loss(result: Any) -> str:
     return "?"
 
 
+def stage_register(ctx: QuickstartContext) -> StageResult:
+    """File base, SFT model and DPO adapter in the registry, linked by lineage to data and runs."""
+    from largeforge.registry.runs import register_run
+    from largeforge.registry.service import open_registry
+
+    workdir = ctx.config.workdir
+    with open_registry() as registry:
+        base = registry.register(
+            ctx.state["base_model"],
+            name="quickstart-base",
+            kind="base",
+            inputs=[("dataset", ctx.state["train_dataset"])],
+            reuse_identical=True,
+        )
+        sft = register_run(
+            registry, workdir / "runs" / "sft", "quickstart-sft", base.ref, {}, reuse_identical=True
+        )
+        dpo = register_run(
+            registry, workdir / "runs" / "dpo", "quickstart-dpo", sft.ref, {}, reuse_identical=True
+        )
+        refs = {"base": base.ref, "sft": sft.ref, "dpo": dpo.ref}
+    ctx.state["refs"] = refs
+    return StageResult("register", f"{refs['base']} → {refs['sft']} → {refs['dpo']} (adapter)", details=refs)
+
+
+def _suite(ctx: QuickstartContext) -> Any:
+    import yaml
+
+    from largeforge.evaluation import load_suite
+
+    document = {
+        "name": "quickstart-extraction",
+        "description": "Held-out sentences → the exact name/age/city JSON.",
+        "generation": {"max_tokens": 48, "temperature": 0},
+        "cases_from": {
+            "dataset": ctx.state["eval_dataset"],
+            "expected": "answer",
+            "limit": ctx.config.eval_cases,
+        },
+        "checks": [
+            {"type": "json", "name": "json_valid"},
+            {"type": "json", "name": "json_match", "column": "expected", "weight": 2},
+        ],
+    }
+    path = ctx.config.workdir / "suite.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return load_suite(path)
+
+
+def stage_evaluate(ctx: QuickstartContext) -> StageResult:
+    """The same held-out suite on the untouched base and on the tuned model: training must show."""
+    from largeforge.evaluation import TargetSpec, evaluate
+
+    suite = _suite(ctx)
+    ctx.state["suite"] = suite
+    scores = {}
+    for role in ("base", "dpo"):
+        record = evaluate(TargetSpec(ctx.state["refs"][role]), suite, reuse=True, progress=ctx.progress)
+        scores[role] = record.summary["pass_rate"]
+    ctx.state["scores"] = scores
+    return StageResult(
+        "evaluate",
+        f"pass rate on {len(suite.cases)} held-out cases: base {scores['base']:.0%} → tuned {scores['dpo']:.0%}",
+        details=scores,
+    )
+
+
+def stage_promote(ctx: QuickstartContext) -> StageResult:
+    """Move @production to the tuned version only through the evaluation gate."""
+    from largeforge.evaluation import set_alias_if_gate_passes
+
+    ref = ctx.state["refs"]["dpo"]
+    name, _, version = ref.partition(":")
+    promotion = set_alias_if_gate_passes(
+        name, "production", version, ctx.state["suite"], {"pass_rate": ctx.config.gate_pass_rate}
+    )
+    verdict = f"{name}@production → {version}" if promotion.moved else "gate failed: @production not moved"
+    return StageResult(
+        "promote", f"{verdict} (gate pass_rate ≥ {ctx.config.gate_pass_rate})", details=promotion.to_dict()
+    )
+
+
+def stage_export(ctx: QuickstartContext) -> StageResult:
+    """Merge the adapter (parity-checked), convert to GGUF, register both with their lineage."""
+    from largeforge.export.gguf import write_gguf
+    from largeforge.export.merge import merge_adapter
+    from largeforge.registry.runs import register_export
+    from largeforge.registry.service import open_registry
+
+    out = ctx.config.workdir / "export"
+    adapter = ctx.config.workdir / "runs" / "dpo" / "final"
+    merged = merge_adapter(adapter, out / "merged", overwrite=True, progress=ctx.progress)
+    gguf = write_gguf(
+        out / "merged", out / "quickstart.gguf", type="f16", overwrite=True, progress=ctx.progress
+    )
+    with open_registry() as registry:
+        merged_version = register_export(
+            registry,
+            out / "merged",
+            source=adapter,
+            kind="merged",
+            relation="merged-from",
+            name="quickstart-merged",
+            reuse_identical=True,
+        )
+        gguf_version = register_export(
+            registry,
+            out / "quickstart.gguf",
+            source=out / "merged",
+            kind="gguf",
+            relation="converted-from",
+            name="quickstart-gguf",
+            reuse_identical=True,
+        )
+        refs = [v.ref for v in (merged_version, gguf_version) if v is not None]
+    parity = merged.parity.max_abs_logit_diff if merged.parity else float("nan")
+    return StageResult(
+        "export",
+        f"merged (parity max |Δlogit| {parity:.1e}) and GGUF f16 ({gguf.size_bytes / 2**20:.1f} MiB) → {', '.join(refs)}",
+        details={"merged": merged.to_dict(), "gguf": gguf.to_dict(), "registered": refs},
+    )
+
+
 Stage = Callable[[QuickstartContext], StageResult]
-STAGES: list[Stage] = [stage_data, stage_base_model, stage_preview, stage_sft, stage_dpo]
+STAGES: list[Stage] = [
+    stage_data,
+    stage_base_model,
+    stage_preview,
+    stage_sft,
+    stage_dpo,
+    stage_register,
+    stage_evaluate,
+    stage_promote,
+    stage_export,
+]
 
 
 def run_quickstart(config: QuickstartConfig, *, progress: ProgressReporter | None = None) -> QuickstartResult:

@@ -26,7 +26,7 @@ def test_register_show_alias_lineage_delete(tiny_model_dir: Path) -> None:
     assert "model.safetensors" in first["files"]
     invoke_json("models", "register", str(tiny_model_dir), "--name", "tiny-copy", "--parent", "base=tiny:1")
     moved = invoke_json("models", "alias", "set", "tiny", "production", "1", "--reason", "first")
-    assert moved == {"alias": "tiny@production", "from": None, "to": 1}
+    assert moved == {"alias": "tiny@production", "moved": True, "from": None, "to": 1}
     assert invoke_json("models", "show", "tiny@production")["version"] == 1
     listed = invoke_json("models", "list")
     assert {row["name"]: row["aliases"] for row in listed["data"]}["tiny"] == {"production": 1}
@@ -74,3 +74,64 @@ def test_training_run_registers_with_lineage_and_trains_from_a_reference(
         "parents": [],
     }
     assert {"kind": "run", "ref": str(tmp_path / "run")} in lineage["inputs"]
+
+
+def write_suite(path: Path, check: dict) -> Path:  # type: ignore[type-arg]
+    suite = {
+        "name": "gate",
+        "generation": {"max_tokens": 4},
+        "cases": [{"id": "c1", "prompt": "Hi"}],
+        "checks": [check],
+    }
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
+def test_alias_set_require_gate_moves_only_when_the_gate_passes(tmp_path: Path, tiny_model_dir: Path) -> None:
+    invoke_json("models", "register", str(tiny_model_dir), "--name", "tiny")
+    invoke_json("models", "register", str(tiny_model_dir), "--name", "tiny")
+    invoke_json("models", "alias", "set", "tiny", "production", "1")
+    failing = write_suite(tmp_path / "fail.yaml", {"type": "regex", "pattern": "^NEVER-MATCHES$"})
+    refused = runner.invoke(
+        app,
+        [
+            "models",
+            "alias",
+            "set",
+            "tiny",
+            "production",
+            "2",
+            "--require-gate",
+            str(failing),
+            "--min",
+            "pass_rate=1",
+            "--json",
+        ],
+    )
+    assert refused.exit_code == 1
+    assert json.loads(refused.stdout)["moved"] is False
+    assert invoke_json("models", "show", "tiny@production")["version"] == 1
+    passing = write_suite(tmp_path / "pass.yaml", {"type": "length", "max": 10000})
+    moved = invoke_json(
+        "models",
+        "alias",
+        "set",
+        "tiny",
+        "production",
+        "2",
+        "--require-gate",
+        str(passing),
+        "--min",
+        "pass_rate=1",
+    )
+    assert moved["moved"] is True and moved["to"] == 2
+    history = invoke_json("models", "alias", "history", "tiny", "production")["data"]
+    assert history[-1]["reason"].startswith("gate passed")
+
+
+def test_min_without_gate_is_refused(tiny_model_dir: Path) -> None:
+    invoke_json("models", "register", str(tiny_model_dir), "--name", "tiny")
+    result = runner.invoke(
+        app, ["models", "alias", "set", "tiny", "production", "1", "--min", "pass_rate=0.5"]
+    )
+    assert result.exit_code == 1 and "--require-gate" in result.output

@@ -192,20 +192,51 @@ def alias_set(
     alias: str = typer.Argument(..., help="Alias, e.g. production."),
     version: str = typer.Argument(..., help="Version number or reference to point at."),
     reason: str | None = typer.Option(None, help="Why (kept in the alias history)."),
+    require_gate: Path | None = typer.Option(
+        None, help="Evaluation suite the version must pass first (with --min); the alias stays put otherwise."
+    ),
+    minimum: list[str] = typer.Option(
+        [], "--min", help="Gate minimum, e.g. --min pass_rate=0.8 (with --require-gate)."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Point NAME@ALIAS at a version (atomically, with history)."""
+    """Point NAME@ALIAS at a version (atomically, with history), optionally only through a gate."""
     from largeforge.registry.service import open_registry
 
     def action() -> dict[str, Any]:
+        if require_gate is not None:
+            return _gated_move(name, alias, version, require_gate, minimum)
+        if minimum:
+            raise InvalidInput("--min needs --require-gate SUITE")
         with open_registry() as registry:
             event = registry.set_alias(name, alias, version, reason=reason)
-            return {"alias": f"{name}@{alias}", "from": event.from_version, "to": event.to_version}
+            return {
+                "alias": f"{name}@{alias}",
+                "moved": True,
+                "from": event.from_version,
+                "to": event.to_version,
+            }
 
     def render(doc: dict[str, Any]) -> None:
+        if not doc["moved"]:
+            stdout_console().print(f"[red]gate failed[/]: {doc['alias']} not moved — {doc['gate']}")
+            return
         stdout_console().print(f"{doc['alias']}: {doc['from'] or '-'} → {doc['to']}")
 
-    run_command(json_output, action, render=render, to_json=lambda doc: doc)
+    result = run_command(json_output, action, render=render, to_json=lambda doc: doc)
+    if not result["moved"]:
+        raise typer.Exit(code=1)
+
+
+def _gated_move(name: str, alias: str, version: str, suite_path: Path, minimum: list[str]) -> dict[str, Any]:
+    from largeforge.evaluation import load_suite, parse_minimums, set_alias_if_gate_passes
+
+    if not minimum:
+        raise InvalidInput("--require-gate needs at least one --min, e.g. --min pass_rate=0.8")
+    promotion = set_alias_if_gate_passes(
+        name, alias, version, load_suite(suite_path), parse_minimums(minimum)
+    )
+    return promotion.to_dict()
 
 
 @alias_app.command("unset")

@@ -44,7 +44,13 @@ def resolve_recipe_model(registry: RegistryService, model: str, cache_dir: Path)
 
 
 def register_run(
-    registry: RegistryService, run_dir: Path, name: str, parent: str | None, tags: dict[str, Any]
+    registry: RegistryService,
+    run_dir: Path,
+    name: str,
+    parent: str | None,
+    tags: dict[str, Any],
+    *,
+    reuse_identical: bool = False,
 ) -> ModelVersion:
     """File a finished run's ``final/`` as a new version, linked to its base and its data."""
     manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -65,6 +71,7 @@ def register_run(
         metrics={k: result[k] for k in ("final_loss", "train_loss", "steps") if result.get(k) is not None},
         tags={"method": result["method"], **tags},
         source={"run_dir": str(run_dir), "method": result["method"]},
+        reuse_identical=reuse_identical,
     )
 
 
@@ -77,6 +84,7 @@ def register_export(
     relation: str,
     name: str | None,
     metrics: dict[str, Any] | None = None,
+    reuse_identical: bool = False,
 ) -> ModelVersion | None:
     """Register an export (merged, quantized, gguf) with the version it was made from as parent.
 
@@ -95,6 +103,7 @@ def register_export(
         parents=[(parent.ref, relation)] if parent else [],
         metrics=metrics or {},
         source={"exported_from": str(source)},
+        reuse_identical=reuse_identical,
     )
 
 

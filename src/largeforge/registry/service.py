@@ -71,12 +71,15 @@ class RegistryService:
         tags: dict[str, Any] | None = None,
         source: dict[str, Any] | None = None,
         description: str | None = None,
+        reuse_identical: bool = False,
     ) -> ModelVersion:
         """Store the files of ``path`` and record a new version of ``name``.
 
         Args:
             parents: ``(reference, relation)`` pairs, e.g. ``("tiny:1", "base")``.
             inputs: ``(kind, ref)`` pairs for things outside the registry: ``("dataset", id)``, ``("run", dir)``.
+            reuse_identical: return the newest version instead of adding one when its files and kind are
+                the same (re-runnable pipelines such as the quickstart).
 
         Raises:
             InvalidInput: bad name or kind, pickles in the directory. NotFound: a parent does not exist.
@@ -92,6 +95,9 @@ class RegistryService:
         parent_versions = [(self.get(ref), relation) for ref, relation in parents]
         manifest = self.store.put(source_path)
         model = self.repo.get_model(name) or self.repo.add_model(name, description)
+        latest = self.repo.latest_version(model) if reuse_identical else None
+        if latest is not None and latest.digest == manifest_digest(manifest) and latest.kind == kind:
+            return latest
         version = self.repo.add_version(
             ModelVersion(
                 model_id=model.id,
