@@ -138,3 +138,29 @@ def database_url(
     get_settings.cache_clear()
     yield url
     dispose_engines()
+
+
+SHARP_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "largeforge.json")
+
+
+def make_sharp_copy(source: Path, target: Path, seed: int = 0) -> Path:
+    """A copy of a tiny model with weights ~ N(0, 0.2) (norms ~ N(1, 0.1)).
+
+    Random init leaves logits near zero, so greedy output is one repeated token and comparisons pass by
+    accident; sharp weights spread the logits so decoding and numeric checks mean something.
+    """
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(source)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            mean, std = (1.0, 0.1) if "norm" in name else (0.0, 0.2 if parameter.ndim == 2 else 0.1)
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * std + mean)
+    model.save_pretrained(target)
+    for name in SHARP_FILES:
+        shutil.copy(source / name, target / name)
+    return target

@@ -7,14 +7,11 @@ and greedy decoding varies, so a wrong q/k permutation or a bad quantizer shows 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import NANO_CORPUS, NANO_OVERRIDES
-
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "largeforge.json")
+from tests.conftest import NANO_CORPUS, NANO_OVERRIDES, make_sharp_copy
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,23 +40,10 @@ def sharp_model_dirs(
     model_dirs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:
     """Copies of both tiny models with weights ~ N(0, 0.2) (norm weights ~ N(1, 0.1)), seeded."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    sharp = {}
-    for architecture, source in model_dirs.items():
-        model = AutoModelForCausalLM.from_pretrained(source)
-        generator = torch.Generator().manual_seed(0)
-        with torch.no_grad():
-            for name, parameter in model.named_parameters():
-                mean, std = (1.0, 0.1) if "norm" in name else (0.0, 0.2 if parameter.ndim == 2 else 0.1)
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) * std + mean)
-        target = tmp_path_factory.mktemp(f"sharp-{architecture}") / "model"
-        model.save_pretrained(target)
-        for name in TOKENIZER_FILES:
-            shutil.copy(source / name, target / name)
-        sharp[architecture] = target
-    return sharp
+    return {
+        architecture: make_sharp_copy(source, tmp_path_factory.mktemp(f"sharp-{architecture}") / "model")
+        for architecture, source in model_dirs.items()
+    }
 
 
 @pytest.fixture(scope="session")

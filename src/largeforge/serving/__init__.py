@@ -1,0 +1,1 @@
+"""Serving: an OpenAI-compatible HTTP server in front of an inference engine."""
