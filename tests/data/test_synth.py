@@ -25,31 +25,12 @@ from largeforge.data.synth import (
     synthesize,
 )
 from largeforge.errors import InvalidInput, NotFound, Unavailable
+from tests.fake_openai import fake_chat_client
 
 BASE_URL = "http://provider.test/v1"
 
 
-def fake_endpoint(
-    reply: Callable[[dict[str, Any]], str], seen: list[httpx2.Request], status: int = 200
-) -> Any:
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        seen.append(request)
-        if status != 200:
-            return httpx2.Response(status, json={"error": {"message": "nope", "type": "x"}})
-        body = json.loads(request.content)
-        message = {"role": "assistant", "content": reply(body)}
-        return httpx2.Response(
-            200,
-            json={
-                "id": "c1",
-                "object": "chat.completion",
-                "created": 0,
-                "model": body["model"],
-                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            },
-        )
-
-    return httpx2.Client(transport=httpx2.MockTransport(handler))
+fake_endpoint = fake_chat_client
 
 
 def numbered_answers() -> Callable[[dict[str, Any]], str]:

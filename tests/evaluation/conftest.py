@@ -6,14 +6,14 @@ served model or a provider; everything behind the ``openai`` client runs for rea
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import pytest
 import yaml
+
+from tests.fake_openai import fake_chat_client
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_SUITE = ROOT / "examples" / "suites" / "extraction.yaml"
@@ -22,26 +22,7 @@ PROMPT_DATA = ROOT / "examples" / "data" / "extraction-prompts.jsonl"
 BASE_URL = "http://served.test/v1"
 
 
-def fake_chat_endpoint(reply: Callable[[dict[str, Any]], str], seen: list[Any] | None = None) -> Any:
-    """An httpx2 client whose chat completions answer ``reply(request_body)``."""
-
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        body = json.loads(request.content)
-        if seen is not None:
-            seen.append(request)
-        message = {"role": "assistant", "content": reply(body)}
-        return httpx2.Response(
-            200,
-            json={
-                "id": "c1",
-                "object": "chat.completion",
-                "created": 0,
-                "model": body["model"],
-                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            },
-        )
-
-    return httpx2.Client(transport=httpx2.MockTransport(handler))
+fake_chat_endpoint = fake_chat_client
 
 
 def answers_by_user_text(answers: dict[str, str], default: str = "") -> Callable[[dict[str, Any]], str]:
