@@ -35,6 +35,11 @@ class Settings(BaseSettings):
         default=50, gt=0, description="How many bad rows a validation report lists before it stops."
     )
     log_level: str = Field(default="INFO", description="Python logging level for LargeForge's loggers.")
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL (redis://host:6379/0) shared by API replicas for caches and rate limits; "
+        "default: in-process.",
+    )
 
     @field_validator("home")
     @classmethod
