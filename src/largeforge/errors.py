@@ -71,6 +71,17 @@ class Unavailable(LargeForgeError):
     code = "unavailable"
 
 
+class Overloaded(LargeForgeError):
+    """Too much work right now; the client should retry after ``retry_after`` seconds (HTTP 429)."""
+
+    status_code = 429
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class JobFailed(LargeForgeError):
     status_code = 500
     code = "job_failed"
@@ -83,5 +94,6 @@ __all__ = [
     "JobFailed",
     "LargeForgeError",
     "NotFound",
+    "Overloaded",
     "Unavailable",
 ]
