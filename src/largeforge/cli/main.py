@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from largeforge.cli import data, export, model, models, serve, train
+from largeforge.cli import data, export, model, models, router, serve, train
 from largeforge.cli import eval as eval_cli
 from largeforge.cli.output import JSON_OPTION, progress_for, quiet_libraries, run_command, stdout_console
 
@@ -23,6 +23,7 @@ app.add_typer(eval_cli.app, name="eval")
 app.add_typer(export.app, name="export")
 app.add_typer(model.app, name="model")
 app.add_typer(models.app, name="models")
+app.add_typer(router.app, name="router")
 app.command("train")(train.train)
 app.command("serve")(serve.serve)
 
