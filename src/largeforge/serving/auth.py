@@ -1,4 +1,4 @@
-"""Optional Bearer API key over every inference route (``/v1/...``)."""
+"""Bearer keys: the API key over every inference route, the admin key over adapter management."""
 
 from __future__ import annotations
 
@@ -14,15 +14,34 @@ class Unauthorized(LargeForgeError):
     code = "invalid_api_key"
 
 
+class Forbidden(LargeForgeError):
+    status_code = 403
+    code = "forbidden"
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
 async def require_api_key(request: Request) -> None:
     """Raise 401 unless the server has no key or the request carries it as ``Authorization: Bearer``."""
     expected: str | None = request.app.state.api_key
     if expected is None:
         return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), expected):
+    token = _bearer(request)
+    if token is None or not hmac.compare_digest(token, expected):
         raise Unauthorized("Incorrect API key provided: send it as `Authorization: Bearer <key>`")
 
 
-__all__ = ["Unauthorized", "require_api_key"]
+async def require_admin_key(request: Request) -> None:
+    """Adapter management needs the admin key; a server started without one refuses it outright."""
+    expected: str | None = request.app.state.admin_key
+    if expected is None:
+        raise Forbidden("loading adapters at run time is off; start the server with --admin-key KEY")
+    token = _bearer(request)
+    if token is None or not hmac.compare_digest(token, expected):
+        raise Unauthorized("Incorrect admin key provided: send it as `Authorization: Bearer <admin key>`")
+
+
+__all__ = ["Forbidden", "Unauthorized", "require_admin_key", "require_api_key"]
