@@ -111,6 +111,17 @@ class ExpertConfig(_Spec):
             )
         return value
 
+    @field_validator("patterns")
+    @classmethod
+    def _patterns_compile(cls, value: list[str | Pattern]) -> list[str | Pattern]:
+        for index, item in enumerate(value):
+            if isinstance(item, str):
+                try:
+                    re.compile(item)
+                except re.error as exc:
+                    raise ValueError(f"[{index}] {item!r} is not a valid regular expression ({exc})") from exc
+        return value
+
     def keyword_terms(self) -> list[Keyword]:
         return [Keyword(term=k) if isinstance(k, str) else k for k in self.keywords]
 
