@@ -220,9 +220,8 @@ class Router:
         outcome = "ok" if response.status_code < 400 else "client_error"
         if expert_cache is not None and response.status_code == 200:
             await self.cache.store(expert_cache, scope, decision.expert, path, body, vector, content)
-        self._record(
-            decision, request_id, text, started, outcome, response=response, response_id=_response_id(content)
-        )
+        response_id, response.usage = _parse_answer(content)
+        self._record(decision, request_id, text, started, outcome, response=response, response_id=response_id)
         return RoutedAnswer(response.status_code, headers, content=content)
 
     async def _finish_stream(
@@ -359,12 +358,20 @@ def _ascii(text: str) -> str:
     return text.encode("ascii", "replace").decode()[:200]
 
 
-def _response_id(content: bytes) -> str | None:
+def _parse_answer(content: bytes) -> tuple[str | None, dict[str, Any]]:
+    """The response id and usage of a non-streamed answer (both optional in what upstreams send)."""
     try:
-        value = json.loads(content).get("id")
-    except (ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) else None
+        document = json.loads(content)
+    except ValueError:
+        return None, {}
+    if not isinstance(document, dict):
+        return None, {}
+    value, usage = document.get("id"), document.get("usage")
+    return (value if isinstance(value, str) else None), (usage if isinstance(usage, dict) else {})
+
+
+def _response_id(content: bytes) -> str | None:
+    return _parse_answer(content)[0]
 
 
 def _response_id_from_event(chunk: bytes) -> str | None:
