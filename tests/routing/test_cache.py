@@ -14,7 +14,9 @@ from tests.routing.conftest import Process, expert, fast_config
 
 def ask(router: Process, key: str, content: str, **fields: Any) -> httpx.Response:
     body = {"model": "auto", "messages": [{"role": "user", "content": content}], "temperature": 0, **fields}
-    return httpx.post(f"{router.v1}/chat/completions", json=body, headers={"authorization": f"Bearer {key}"}, timeout=30)
+    return httpx.post(
+        f"{router.v1}/chat/completions", json=body, headers={"authorization": f"Bearer {key}"}, timeout=30
+    )
 
 
 @pytest.mark.parametrize("backend", ["in-process", "redis"])
@@ -38,7 +40,11 @@ def test_exact_hits_stay_within_one_api_key_and_expire(
     other_key = ask(router, "key-b", "what is a cache?")
     other_project = httpx.post(
         f"{router.v1}/chat/completions",
-        json={"model": "auto", "messages": [{"role": "user", "content": "what is a cache?"}], "temperature": 0},
+        json={
+            "model": "auto",
+            "messages": [{"role": "user", "content": "what is a cache?"}],
+            "temperature": 0,
+        },
         headers={"authorization": "Bearer key-a", "x-largeforge-project": "p2"},
     )
     assert "x-largeforge-cache" not in other_key.headers and "x-largeforge-cache" not in other_project.headers
@@ -48,7 +54,10 @@ def test_exact_hits_stay_within_one_api_key_and_expire(
     assert all("x-largeforge-cache" not in r.headers for r in sampled)
     time.sleep(1.6)
     assert "x-largeforge-cache" not in ask(router, "key-a", "what is a cache?").headers  # the TTL passed
-    assert 'largeforge_router_cache_hits_total{expert="general",kind="exact"} 1' in httpx.get(f"{router.url}/metrics").text
+    assert (
+        'largeforge_router_cache_hits_total{expert="general",kind="exact"} 1'
+        in httpx.get(f"{router.url}/metrics").text
+    )
 
 
 @pytest.mark.slow
@@ -62,5 +71,8 @@ def test_semantic_hits_for_a_paraphrase_but_not_for_another_question_or_key(
     paraphrase = ask(router, "key-a", "how do i boil an egg")
     unrelated = ask(router, "key-a", "What is the capital of Peru?")
     other_key = ask(router, "key-b", "how do i boil an egg")
-    assert paraphrase.headers["x-largeforge-cache"] == "semantic" and paraphrase.json()["id"] == first.json()["id"]
+    assert (
+        paraphrase.headers["x-largeforge-cache"] == "semantic"
+        and paraphrase.json()["id"] == first.json()["id"]
+    )
     assert "x-largeforge-cache" not in unrelated.headers and "x-largeforge-cache" not in other_key.headers

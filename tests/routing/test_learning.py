@@ -24,17 +24,36 @@ def config_document(**classifier: Any) -> dict[str, Any]:
         "default": "general",
         "classifier": {"type": "keyword", **classifier},
         "experts": [
-            {"name": "math", "keywords": ["times"], "examples": ["What is 3 times 4?", "Solve 2x + 1 = 7"], "upstreams": UPSTREAM},
-            {"name": "general", "examples": ["Who painted the Mona Lisa?", "Why is the sky blue?"], "upstreams": UPSTREAM},
+            {
+                "name": "math",
+                "keywords": ["times"],
+                "examples": ["What is 3 times 4?", "Solve 2x + 1 = 7"],
+                "upstreams": UPSTREAM,
+            },
+            {
+                "name": "general",
+                "examples": ["Who painted the Mona Lisa?", "Why is the sky blue?"],
+                "upstreams": UPSTREAM,
+            },
         ],
     }
 
 
 def test_feedback_turns_logged_decisions_into_labels(tmp_path: Path) -> None:
     log = DecisionLog(tmp_path / "d.jsonl", log_prompts=True)
-    log.decision(request_id="r1", response_id="c1", prompt="integrate x squared", expert="general", answered_by="general")
-    log.decision(request_id="r2", response_id="c2", prompt="what is 5 times 6", expert="math", answered_by="math")
-    log.decision(request_id="r3", response_id="c3", prompt="tell me a joke", expert="general", answered_by="general")
+    log.decision(
+        request_id="r1",
+        response_id="c1",
+        prompt="integrate x squared",
+        expert="general",
+        answered_by="general",
+    )
+    log.decision(
+        request_id="r2", response_id="c2", prompt="what is 5 times 6", expert="math", answered_by="math"
+    )
+    log.decision(
+        request_id="r3", response_id="c3", prompt="tell me a joke", expert="general", answered_by="general"
+    )
     log.decision(request_id="r4", response_id=None, prompt="never rated", expert="math", answered_by="math")
     log.feedback("c1", rating=-1, expert="math", comment=None)  # a correction
     log.feedback("c2", rating=1, expert=None, comment=None)  # a confirmation
@@ -54,15 +73,26 @@ def test_train_promotes_registers_and_a_learned_router_loads_it_from_the_registr
     data = tmp_path / "labelled.jsonl"
     rows = [
         *({"prompt": f"What is {a} plus {a + 3}?", "expert": "math"} for a in range(2, 12)),
-        *({"prompt": q, "expert": "general"} for q in ["Who was Napoleon?", "How do magnets work?", "Best time to visit Rome?",
-                                                        "What do pandas eat?", "How tall is Everest?", "Why do we dream?"]),
+        *(
+            {"prompt": q, "expert": "general"}
+            for q in [
+                "Who was Napoleon?",
+                "How do magnets work?",
+                "Best time to visit Rome?",
+                "What do pandas eat?",
+                "How tall is Everest?",
+                "Why do we dream?",
+            ]
+        ),
         {"prompt": "Compute the derivative of x cubed", "expert": "math", "split": "test"},
         {"prompt": "What is 17 minus 9?", "expert": "math", "split": "test"},
         {"prompt": "Who invented the telephone?", "expert": "general", "split": "test"},
         {"prompt": "Where do penguins live?", "expert": "general", "split": "test"},
     ]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    result = CliRunner().invoke(app, ["router", "train", "--config", str(config_file), "--data", str(data), "--json"])
+    result = CliRunner().invoke(
+        app, ["router", "train", "--config", str(config_file), "--data", str(data), "--json"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     # Keyword routing only knows "times": it misses the derivative and the subtraction.
@@ -75,6 +105,10 @@ def test_train_promotes_registers_and_a_learned_router_loads_it_from_the_registr
     assert classifier.decide(text, embedder.encode([text])[0]).expert == "math"
     # Training again on the same data does not beat the (now learned) current router: nothing is promoted.
     learned_file = tmp_path / "learned.yaml"
-    learned_file.write_text(yaml.safe_dump(config_document(type="learned", artifact="router-classifier@production")))
-    again = CliRunner().invoke(app, ["router", "train", "--config", str(learned_file), "--data", str(data), "--json"])
+    learned_file.write_text(
+        yaml.safe_dump(config_document(type="learned", artifact="router-classifier@production"))
+    )
+    again = CliRunner().invoke(
+        app, ["router", "train", "--config", str(learned_file), "--data", str(data), "--json"]
+    )
     assert again.exit_code == 0 and json.loads(again.output)["promoted"] is False
