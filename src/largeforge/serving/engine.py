@@ -46,6 +46,7 @@ class GenerationRequest:
     frequency_penalty: float = 0.0
     logprobs: int | None = None
     grammar: Grammar | None = None
+    ignore_eos: bool = False  # keep going past the end-of-sequence token (benchmarks; vLLM has it too)
 
 
 @dataclass(frozen=True)

@@ -426,7 +426,7 @@ class HFEngine:
 
     def _accept(self, sequence: _Sequence, token: int, logprob: TokenLogprob | None) -> None:
         state, request = sequence.state, sequence.request
-        if token in self._eos:
+        if token in self._eos and not request.ignore_eos:
             self._finish(sequence, GenerationChunk(sequence.stream.flush(), [], "stop"))
             return
         state.output_ids.append(token)
@@ -448,10 +448,10 @@ class HFEngine:
 
     def _finish(self, sequence: _Sequence, last: GenerationChunk | BaseException) -> None:
         sequence.finished = True
+        if sequence.slot >= 0 and self._slots[sequence.slot] is sequence:
+            self._release(sequence)  # before the client hears of the end, so stats() agree with it
         sequence.emit(last)
         sequence.emit(_DONE)
-        if sequence.slot >= 0 and self._slots[sequence.slot] is sequence:
-            self._release(sequence)
 
     def _fail_all(self, error: LargeForgeError) -> None:
         with self._inbox_lock:

@@ -44,6 +44,7 @@ class OpenAIRequest(BaseModel):
         None,
         description="{type: text | json_object | json_schema}; JSON is enforced by constrained decoding.",
     )
+    ignore_eos: bool = Field(False, description="Extension (as in vLLM): generate max_tokens even past EOS.")
 
     @model_validator(mode="after")
     def _check(self) -> OpenAIRequest:

@@ -89,6 +89,7 @@ def _plan(
             frequency_penalty=body.frequency_penalty,
             logprobs=body.top_logprobs_count(),
             grammar=grammar,
+            ignore_eos=body.ignore_eos,
         )
         for index in range(body.n)
     ]
