@@ -9,7 +9,7 @@ streaming iterators that yield text, ``health()``, and typed errors (:mod:`.erro
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import openai
@@ -17,6 +17,8 @@ import openai
 from largeforge.clients.errors import raise_for_status, translating
 
 Messages = str | Sequence[dict[str, Any]]
+_Sync = TypeVar("_Sync", bound="InferenceClient")
+_Async = TypeVar("_Async", bound="AsyncInferenceClient")
 
 
 def as_messages(messages: Messages) -> list[Any]:
@@ -126,7 +128,7 @@ class InferenceClient:
         self.openai.close()
         self.http.close()
 
-    def __enter__(self) -> InferenceClient:
+    def __enter__(self: _Sync) -> _Sync:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -200,7 +202,7 @@ class AsyncInferenceClient:
         await self.openai.close()
         await self.http.aclose()
 
-    async def __aenter__(self) -> AsyncInferenceClient:
+    async def __aenter__(self: _Async) -> _Async:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
