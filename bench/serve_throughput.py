@@ -106,7 +106,7 @@ def transformers_batch(model_dir: Path, jobs: list[Job]) -> float:
     """transformers' continuous batching (what ``generate_batch`` runs), per-request lengths."""
     from transformers import AutoModelForCausalLM, GenerationConfig
 
-    model = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation="sdpa_paged").eval()
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     config = GenerationConfig(
         max_new_tokens=max(j.max_tokens for j in jobs), do_sample=False, eos_token_id=-1, pad_token_id=0
     )

@@ -202,3 +202,24 @@ def test_bfloat16_engine_generates(sharp_model: Path) -> None:
     assert len(run(main())) == 6
     with pytest.raises(InvalidInput, match="unknown dtype"):
         HFEngine(str(sharp_model), dtype="float8")
+
+
+def test_penalties_cut_repetition(sharp_model: Path) -> None:
+    prompt = ids_of(sharp_model, PROMPTS[2])
+
+    async def main(**penalty: float) -> list[int]:
+        engine = HFEngine(str(sharp_model))
+        try:
+            return await collect(
+                engine, GenerationRequest(prompt, 40, temperature=0, ignore_eos=True, **penalty)
+            )
+        finally:
+            await engine.aclose()
+
+    def most_repeated(tokens: list[int]) -> int:
+        return max(tokens.count(t) for t in tokens)
+
+    greedy = run(main())
+    assert most_repeated(greedy) > 2, "the sharp model repeats itself when greedy"
+    assert most_repeated(run(main(frequency_penalty=2.0))) < most_repeated(greedy)
+    assert len(set(run(main(presence_penalty=2.0)))) > len(set(greedy))

@@ -212,7 +212,8 @@ class HFEngine:
         with self._inbox_lock:
             if self._closed:
                 raise Unavailable("the engine is shutting down")
-            queued = len(self._waiting) + len(self._inbox)
+            # Requests that a free slot will take at the next iteration are not waiting.
+            queued = len(self._waiting) + len(self._inbox) - self._slots.count(None)
             if queued >= self.max_waiting:
                 raise Overloaded(
                     f"{queued} requests are already waiting for this engine; retry shortly",
