@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 # Extras to install with the package; CI adds llamacpp so the GGUF files are checked in llama.cpp.
-EXTRAS ?= dev
+EXTRAS ?= dev,routing
 comma := ,
 STAMP := $(VENV)/.largeforge-installed-$(subst $(comma),-,$(EXTRAS))
 
