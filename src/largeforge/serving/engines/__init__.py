@@ -14,7 +14,19 @@ def _hf(model: str, adapters: dict[str, str], **options: Any) -> Any:
     return HFEngine(model, adapters, **options)
 
 
-ENGINES: dict[str, Callable[..., Any]] = {"hf": _hf}
+def _llamacpp(model: str, adapters: dict[str, str], **options: Any) -> Any:
+    from largeforge.serving.engines.llamacpp import LlamaCppEngine
+
+    return LlamaCppEngine(model, adapters, **options)
+
+
+def _vllm(model: str, adapters: dict[str, str], **options: Any) -> Any:
+    from largeforge.serving.engines.vllm import VllmEngine
+
+    return VllmEngine(model, adapters, **options)
+
+
+ENGINES: dict[str, Callable[..., Any]] = {"hf": _hf, "llamacpp": _llamacpp, "vllm": _vllm}
 
 
 def create_engine(name: str, model: str, adapters: dict[str, str], **options: Any) -> Any:
