@@ -342,9 +342,9 @@ def test_gguf_lora_adapter_is_served_by_name(
         out = tuned.generate(torch.tensor([prompt]), max_new_tokens=8, do_sample=False, eos_token_id=None)
     expected = out[0, len(prompt) :].tolist()
 
-    engine = LlamaCppEngine(str(gguf_file), {"tuned": str(lora)}, n_threads=1)
+    engine = LlamaCppEngine(str(gguf_file), {"tuned": str(lora)}, n_threads=1, served_name="base")
     try:
-        assert engine.model_ids() == ["sharp", "tuned"]
+        assert engine.model_ids() == ["base", "tuned"]
         greedy = GenerationRequest(prompt_ids=prompt, max_tokens=8, temperature=0.0)
         base_tokens = tokens_of(run(engine, greedy))
         tuned_tokens = tokens_of(run(engine, GenerationRequest(**{**greedy.__dict__, "adapter": "tuned"})))

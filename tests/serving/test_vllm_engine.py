@@ -205,9 +205,10 @@ def test_parse_metrics_sums_label_sets_and_reads_the_old_kv_name() -> None:
 
 
 def test_a_dead_child_makes_the_engine_unavailable(sharp_model: Path, tmp_path: Path) -> None:
-    engine = VllmEngine(str(sharp_model), executable=str(write_launcher(tmp_path)))
+    engine = VllmEngine(str(sharp_model), executable=str(write_launcher(tmp_path)), served_name="base")
     try:
         asyncio.run(engine.check_health())
+        assert engine.model_ids() == ["base"] and engine.context_length == 256
         httpx.post(f"{engine.base_url}/fake/die")
         deadline = time.monotonic() + 10
         while engine._process.poll() is None and time.monotonic() < deadline:

@@ -54,6 +54,7 @@ class LlamaCppEngine:
         n_threads: CPU threads for llama.cpp; default llama-cpp-python's (half the cores).
         tokenizer: a Hugging Face tokenizer directory; default the tokenizer stored in the GGUF file.
         max_waiting: requests allowed to queue behind the running one before ``Overloaded``.
+        served_name: the base model's id in /v1/models; default the file name without ``.gguf``.
 
     Raises:
         Unavailable: llama-cpp-python is not installed.
@@ -70,6 +71,7 @@ class LlamaCppEngine:
         n_threads: int | None = None,
         tokenizer: str | None = None,
         max_waiting: int = 64,
+        served_name: str | None = None,
     ) -> None:
         if max_waiting < 1:
             raise InvalidInput(f"max_waiting must be at least 1, got {max_waiting}")
@@ -78,7 +80,7 @@ class LlamaCppEngine:
         fields = read_gguf_fields(path)
         if fields.get("general.type", "model") != "model":
             raise InvalidInput(f"{path} is a GGUF {fields['general.type']}, not a model")
-        self.base_id = path.stem
+        self.base_id = served_name or path.stem
         self.adapters: dict[str, Any] = {}
         adapter_files = {name: _require_gguf_lora(name, file) for name, file in (adapters or {}).items()}
         architecture = fields.get("general.architecture")

@@ -53,6 +53,7 @@ class VllmEngine:
         max_loras: adapters one batch may mix (vLLM's ``--max-loras``).
         extra_args: more ``vllm serve`` arguments (``--gpu-memory-utilization 0.8`` …).
         metrics_interval: seconds between reads of the child's /metrics for :meth:`stats`.
+        served_name: the base model's id (vLLM's ``--served-model-name``); default the directory name.
 
     Raises:
         InvalidInput: the executable is missing, or an adapter directory is not a PEFT adapter.
@@ -72,6 +73,7 @@ class VllmEngine:
         max_loras: int = 4,
         extra_args: tuple[str, ...] = (),
         metrics_interval: float = 0.5,
+        served_name: str | None = None,
     ) -> None:
         found = shutil.which(executable)
         if found is None:
@@ -79,7 +81,7 @@ class VllmEngine:
                 f"the vllm engine runs `{executable} serve`, and {executable!r} is not on PATH: "
                 "pip install vllm on a GPU machine, or pass executable=PATH"
             )
-        self.base_id = Path(model).name if Path(model).exists() else model
+        self.base_id = served_name or (Path(model).name if Path(model).exists() else model)
         self.tokenizer = _load_tokenizer(model)  # first: a bad model path fails before a GPU is touched
         ranks = {name: _adapter_rank(name, path) for name, path in (adapters or {}).items()}
         self.adapters: list[str] = list(ranks)
