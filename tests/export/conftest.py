@@ -14,12 +14,6 @@ import pytest
 from tests.conftest import NANO_CORPUS, NANO_OVERRIDES, make_sharp_copy
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # Registered here rather than in pyproject: only these tests use it. CI selects them with
-    # `-m llamacpp` on a runner with the [llamacpp] extra and LARGEFORGE_REQUIRE_SERVERS=1.
-    config.addinivalue_line("markers", "llamacpp: loads a GGUF file in llama-cpp-python")
-
-
 @pytest.fixture(scope="session")
 def llama_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny preset as a Llama (the session's ``tiny_model_dir`` is a Qwen2)."""

@@ -23,6 +23,8 @@ from largeforge.export.gguf import gguf_tensor_name
 from largeforge.serving.engine import GenerationChunk, GenerationRequest, Grammar
 from tests.serving.conftest import make_adapter
 
+pytestmark = pytest.mark.llamacpp
+
 MESSAGES = [{"role": "user", "content": "What is two plus two?"}]
 
 

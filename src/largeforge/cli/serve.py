@@ -46,16 +46,17 @@ def serve(
     quiet_libraries()
     try:
         target = resolve_serve_target(model, dict(_pair(item) for item in adapter))
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = {"served_name": served_model_name or target.served_name}
+        if engine == "llamacpp":
+            options["max_waiting"] = max_waiting
         if engine == "hf":
-            options = {
+            options |= {
                 "dtype": dtype,
                 "max_num_seqs": max_num_seqs,
                 "max_model_len": max_model_len,
                 "prefill_tokens": prefill_tokens,
                 "max_waiting": max_waiting,
                 "kv_cache_gib": kv_cache_gib,
-                "served_name": served_model_name or target.served_name,
             }
         app = create_app(
             create_engine(engine, target.model, target.adapters, **options),
