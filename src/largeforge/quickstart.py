@@ -365,7 +365,6 @@ def stage_serve(ctx: QuickstartContext) -> StageResult:
     """Serve the promoted model (its base plus its adapter) and query it with the ``openai`` client:
     held-out sentences sent concurrently (one batch in the engine), answers forced to the JSON schema."""
     import asyncio
-    import json
     import sys
 
     from largeforge.data.tasks import INSTRUCTION
