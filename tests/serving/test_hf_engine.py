@@ -89,6 +89,7 @@ def test_adapters_in_one_batch_each_answer_as_alone(sharp_model: Path, adapters:
     async def main() -> dict[Any, list[int]]:
         engine = HFEngine(str(sharp_model), {k: str(v) for k, v in adapters.items()})
         try:
+            assert engine._multi is not None, "plain LoRA adapters take the concatenated fast path"
             names = [None, "alpha", "beta", "alpha", None, "beta"]
             outs = await asyncio.gather(
                 *(

@@ -93,6 +93,8 @@ class HFEngine:
 
         from largeforge.model_source import resolve_model_source
 
+        from largeforge.serving.attention import register
+
         source = resolve_model_source(model)
         self.base_id = served_name or (Path(source).name if Path(source).exists() else source)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -100,12 +102,14 @@ class HFEngine:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(source)
             base: Any = AutoModelForCausalLM.from_pretrained(
-                source, use_safetensors=True, dtype=self.dtype, attn_implementation="sdpa"
+                source, use_safetensors=True, dtype=self.dtype, attn_implementation=register()
             )
         except (OSError, ValueError) as exc:
             raise InvalidInput(f"cannot load model {source}: {exc}") from exc
         self.model: Any = base.to(self.device).eval()
+        self.vocab_size = int(base.get_input_embeddings().num_embeddings)
         self._peft = False
+        self._multi: Any = None  # serving.multi_lora.MultiLoRA once adapters are loaded
         self.adapters: list[str] = []
         for name, path in (adapters or {}).items():
             self._load_adapter(name, path)
@@ -195,6 +199,8 @@ class HFEngine:
             raise InvalidInput(
                 f"this engine's context length is {self.context_length} tokens; the request needs {total}"
             )
+        if min(request.prompt_ids) < 0 or max(request.prompt_ids) >= self.vocab_size:
+            raise InvalidInput(f"prompt: token ids must lie in [0, {self.vocab_size}) for this model")
         constraint = None
         if request.grammar is not None:
             from largeforge.serving.structured import TokenConstraint
@@ -278,6 +284,13 @@ class HFEngine:
         except (OSError, ValueError, RuntimeError) as exc:
             raise InvalidInput(f"cannot load adapter {name} from {path}: {exc}") from exc
         self.adapters.append(name)
+        self._rebuild_multi_lora()
+
+    def _rebuild_multi_lora(self) -> None:
+        """Concatenate the loaded adapters for per-row LoRA; PEFT's ``adapter_names`` where it can't."""
+        from largeforge.serving.multi_lora import MultiLoRA, supports
+
+        self._multi = MultiLoRA(self.model, self.adapters) if self._peft and supports(self.model) else None
 
     def _unload_adapter(self, name: str) -> None:
         users = [s for s in (*self._slots, *self._waiting) if s is not None and s.request.adapter == name]
@@ -289,6 +302,7 @@ class HFEngine:
         else:
             self.model = self.model.unload()  # back to the plain base model
             self._peft = False
+        self._rebuild_multi_lora()
 
     # ----------------------------------------------------------------- the scheduler
 
@@ -377,21 +391,16 @@ class HFEngine:
             "use_cache": True,
             "logits_to_keep": keep,
         }
-        if self._peft:
+        if self._multi is not None:
+            self._multi.select([s.request.adapter for s in batch], self.dtype, self.device)
+        elif self._peft:
             kwargs["adapter_names"] = [s.request.adapter or "__base__" for s in batch]
         with torch.inference_mode():
             return self.model(**kwargs).logits
 
     def _prefill_step(self, prefilling: list[_Sequence]) -> None:
-        budget, batch, takes = self.prefill_tokens, [], []
-        for sequence in prefilling:
-            take = min(len(sequence.pending), budget)
-            if take == 0:
-                break
-            batch.append(sequence)
-            takes.append(take)
-            budget -= take
-        width = max(takes)
+        batch, width = _prefill_batch(prefilling, self.prefill_tokens)
+        takes = [min(width, len(s.pending)) for s in batch]
         input_ids = torch.zeros(len(batch), width, dtype=torch.long)
         for row, (sequence, take) in enumerate(zip(batch, takes, strict=True)):
             input_ids[row, :take] = torch.tensor(sequence.pending[:take])
@@ -461,6 +470,26 @@ class HFEngine:
         for sequence in [*pending, *self._waiting, *(s for s in self._slots if s is not None)]:
             if not sequence.finished:
                 self._finish(sequence, error)
+
+
+def _prefill_batch(prefilling: list[_Sequence], budget: int) -> tuple[list[_Sequence], int]:
+    """The first k waiting prompts (FIFO) and one chunk width W for all of them, maximising k·W ≤ budget.
+
+    Every row takes the same W tokens (W ≤ the shortest remaining prompt among them), so the padded
+    batch carries no padding: a padded prefill would spend compute on nothing, on a CPU that is
+    compute-bound. Longer prompts simply continue in the next iteration.
+    """
+    best: tuple[int, int] = (0, 0)  # (tokens, k)
+    shortest = budget
+    for k, sequence in enumerate(prefilling[:budget], start=1):
+        shortest = min(shortest, len(sequence.pending))
+        width = min(shortest, budget // k)
+        if width == 0:
+            break
+        if k * width >= best[0]:
+            best = (k * width, k)
+    k = best[1]
+    return prefilling[:k], best[0] // k
 
 
 __all__ = ["HFEngine"]
