@@ -16,9 +16,9 @@ Figures (ratios of runs measured in this one process; absolute speeds on a share
 
 Every request sets ``ignore_eos`` (and the baselines generate without an EOS) so each system makes
 exactly the tokens asked for; the model is the ``mid`` preset (≈60 M parameters) with random
-weights, fp32, greedy decoding.
+weights, greedy decoding, in ``--dtype`` (float32 by default) for all three systems alike.
 
-    python bench/serve_throughput.py [--preset mid] [--requests 32] [--sequential 6] [--json]
+    python bench/serve_throughput.py [--preset mid] [--requests 32] [--sequential 6] [--dtype bfloat16] [--json]
 """
 
 from __future__ import annotations
@@ -82,11 +82,11 @@ def make_jobs(vocab: int, count: int, seed: int) -> list[Job]:
 # ------------------------------------------------------------------------------------ baselines
 
 
-def one_by_one(model_dir: Path, jobs: list[Job]) -> float:
+def one_by_one(model_dir: Path, jobs: list[Job], dtype: str) -> float:
     import torch
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype)).eval()
     tokens, start = 0, time.perf_counter()
     with torch.inference_mode():
         for job in jobs:
@@ -101,11 +101,12 @@ def one_by_one(model_dir: Path, jobs: list[Job]) -> float:
     return tokens / (time.perf_counter() - start)
 
 
-def transformers_batch(model_dir: Path, jobs: list[Job]) -> float:
+def transformers_batch(model_dir: Path, jobs: list[Job], dtype: str) -> float:
     """transformers' continuous batching (what ``generate_batch`` runs), per-request lengths."""
+    import torch
     from transformers import AutoModelForCausalLM, GenerationConfig
 
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype)).eval()
     config = GenerationConfig(
         max_new_tokens=max(j.max_tokens for j in jobs), do_sample=False, eos_token_id=-1, pad_token_id=0
     )
@@ -128,10 +129,10 @@ def transformers_batch(model_dir: Path, jobs: list[Job]) -> float:
 # ------------------------------------------------------------------------------------ our server
 
 
-def start_server(model: Path, adapters: dict[str, Path], port: int) -> subprocess.Popen[bytes]:
+def start_server(model: Path, adapters: dict[str, Path], port: int, dtype: str) -> subprocess.Popen[bytes]:
     import httpx
 
-    command = [sys.executable, "-m", "largeforge", "serve", str(model), "--port", str(port)]
+    command = [sys.executable, "-m", "largeforge", "serve", str(model), "--port", str(port), "--dtype", dtype]
     command += ["--max-num-seqs", "32", "--served-model-name", "base"]
     for name, path in adapters.items():
         command += ["--adapter", f"{name}={path}"]
@@ -222,6 +223,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--sequential", type=int, default=6, help="requests timed for one-by-one generate")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "largeforge-bench-serve")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="for all three")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -238,7 +240,7 @@ def main() -> None:
     figures: dict[str, float] = {}
 
     port = free_port()
-    server = start_server(model, adapters, port)
+    server = start_server(model, adapters, port, args.dtype)
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
         asyncio.run(concurrent_throughput(base_url, jobs[:4], ["base"]))  # warm-up
@@ -252,8 +254,8 @@ def main() -> None:
         server.wait(timeout=30)
     figures["ttft_1_p50_s"], figures["ttft_1_p99_s"] = percentile(single, 0.5), percentile(single, 0.99)
     figures["ttft_16_p50_s"], figures["ttft_16_p99_s"] = percentile(sixteen, 0.5), percentile(sixteen, 0.99)
-    figures["generate_batch_tok_s"] = transformers_batch(model, jobs)
-    figures["one_by_one_tok_s"] = one_by_one(model, jobs[: args.sequential])
+    figures["generate_batch_tok_s"] = transformers_batch(model, jobs, args.dtype)
+    figures["one_by_one_tok_s"] = one_by_one(model, jobs[: args.sequential], args.dtype)
 
     ratios = {
         "vs_generate_batch": figures["server_tok_s"] / figures["generate_batch_tok_s"],
@@ -265,7 +267,7 @@ def main() -> None:
         print(json.dumps({"figures": figures, "ratios": ratios, "targets": TARGETS}, indent=2))
         return
     print(
-        f"model: {args.preset} preset, {args.requests} concurrent requests, fp32, greedy, CPU threads: "
+        f"model: {args.preset} preset, {args.requests} concurrent requests, {args.dtype}, greedy, CPU threads: "
         f"{os.cpu_count()}"
     )
     for name, value in figures.items():

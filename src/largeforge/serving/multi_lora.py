@@ -45,8 +45,18 @@ class MultiLoRA:
         self.adapters = list(adapters)
         self._index = {name: i for i, name in enumerate(self.adapters)}
         self._rows: torch.Tensor | None = None  # [B, n] one-hot of each row's adapter, None = all base
+        self._masks: dict[int, torch.Tensor] = {}  # per column layout: [B, 1, n·r], built once a step
+        self._layouts: dict[tuple[int, ...], int] = {}
+        self._owners: dict[int, torch.Tensor] = {}
         for layer in _lora_layers(model):
             self._install(layer)
+
+    def _mask(self, layout: int) -> torch.Tensor:
+        mask = self._masks.get(layout)
+        if mask is None:
+            assert self._rows is not None
+            mask = self._masks[layout] = self._rows[:, self._owners[layout]].unsqueeze(1)
+        return mask
 
     def _install(self, layer: Any) -> None:
         names = [name for name in self.adapters if name in layer.lora_A]
@@ -58,20 +68,26 @@ class MultiLoRA:
         owner = torch.cat(
             [torch.full((layer.lora_A[name].weight.shape[0],), self._index[name]) for name in names]
         ).to(a.device)
+        layout = self._layouts.setdefault(tuple(owner.tolist()), len(self._layouts))
+        self._owners[layout] = owner
+        # The thin LoRA matmuls run in float32 even for a bf16 model: CPU bf16 kernels are slow at rank 8.
+        a_t, b_t = a.T.float().contiguous(), b.T.float().contiguous()
         base = layer.base_layer
 
         def forward(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
             result = base(x, *args, **kwargs)
-            rows = self._rows
-            if rows is None:
+            if self._rows is None:
                 return result
-            hidden = (x.to(a.dtype) @ a.T) * rows[:, owner].unsqueeze(1)  # [B, q, n·r], others zeroed
-            return result + (hidden @ b.T).to(result.dtype)
+            hidden = torch.matmul(x.to(a_t.dtype), a_t).mul_(
+                self._mask(layout)
+            )  # other adapters' columns → 0
+            return result.add_(torch.matmul(hidden, b_t).to(result.dtype))
 
         layer.forward = forward
 
     def select(self, adapters: Sequence[str | None], dtype: torch.dtype, device: str | torch.device) -> None:
         """Set each row's adapter (None = the base model) for the next forward pass."""
+        self._masks.clear()
         if all(name is None for name in adapters):
             self._rows = None
             return
