@@ -92,7 +92,6 @@ class HFEngine:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from largeforge.model_source import resolve_model_source
-
         from largeforge.serving.attention import register
 
         source = resolve_model_source(model)
