@@ -237,19 +237,52 @@ def test_metrics_count_requests_and_tokens(server: Server) -> None:
 
 
 @pytest.fixture(scope="module")
-def small_server(long_model: Path) -> Iterator[Server]:
-    """One slot, one waiting place, adapter management on: for overload and run-time adapters."""
-    running = start_server(long_model, {}, "--max-num-seqs", "1", "--max-waiting", "1", "--admin-key", "adm")
+def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One slot, no waiting place, adapter management on: for overload and run-time adapters.
+
+    The model is a 12-layer nano (several times slower per token) with a 2k context: a 2,000-token request then holds the
+    slot for seconds, so the overload tests never race a finished request; the nano model would be done
+    before the test's next request arrives."""
+    from largeforge.scratch import build_base_model
+    from tests.conftest import NANO_CORPUS, make_sharp_copy
+
+    root = tmp_path_factory.mktemp("slow")
+    overrides = {
+        "max_position_embeddings": 2048,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "num_hidden_layers": 12,
+    }
+    build_base_model(root / "model", preset="tiny", corpus=NANO_CORPUS, vocab_size=300, overrides=overrides)
+    running = start_server(
+        make_sharp_copy(root / "model", root / "sharp"),
+        {},
+        "--max-num-seqs",
+        "1",
+        "--max-waiting",
+        "0",
+        "--admin-key",
+        "adm",
+    )
     yield running
     stop_server(running)
+
+
+def idle(server: Server) -> None:
+    """Wait until the server has nothing running or queued (closed streams are reaped asynchronously)."""
+    deadline = time.monotonic() + 30
+    while metric(server, "largeforge_requests_running") + metric(server, "largeforge_requests_waiting"):
+        assert time.monotonic() < deadline, "the server never became idle"
+        time.sleep(0.05)
 
 
 def test_overload_is_429_with_retry_after(small_server: Server) -> None:
     busy = {
         "model": small_server.model_dir.name,
         "prompt": "Maria",
-        "max_tokens": 2000,
-        "n": 2,  # one sequence runs in the only slot, the other takes the only waiting place
+        "max_tokens": 2000,  # holds the only slot for seconds
         "stream": True,
         "ignore_eos": True,
     }
@@ -257,12 +290,19 @@ def test_overload_is_429_with_retry_after(small_server: Server) -> None:
     client = api(small_server)
     client.models.list()  # connect before the busy window opens
     with httpx.Client(timeout=60) as http:
+        idle(small_server)
         with http.stream("POST", url, json=busy) as running:
-            next(running.iter_lines())
+            assert running.status_code == 200
+            lines = running.iter_lines()  # keep it: a dropped iterator closes the response (a cancel)
+            next(lines)
+            assert metric(small_server, "largeforge_requests_running") == 1
             with pytest.raises(openai.RateLimitError):
                 client.completions.create(model=small_server.model_dir.name, prompt="x", max_tokens=2)
+        idle(small_server)
         with http.stream("POST", url, json=busy) as running:
-            next(running.iter_lines())
+            assert running.status_code == 200
+            lines = running.iter_lines()
+            next(lines)
             refused = http.post(
                 url, json={"model": small_server.model_dir.name, "prompt": "x", "max_tokens": 2}
             )
