@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,3 +166,15 @@ def make_sharp_copy(source: Path, target: Path, seed: int = 0) -> Path:
     for name in SHARP_FILES:
         shutil.copy(source / name, target / name)
     return target
+
+
+@pytest.fixture(scope="session")
+def llama_cpp() -> Any:
+    """llama-cpp-python (the [llamacpp] extra): skipped without it, a failure where CI requires it."""
+    try:
+        import llama_cpp
+    except ImportError:
+        if os.environ.get("LARGEFORGE_REQUIRE_SERVERS") == "1":
+            pytest.fail("llama-cpp-python is missing but LARGEFORGE_REQUIRE_SERVERS=1")
+        pytest.skip("llama-cpp-python is not installed: pip install 'largeforge[llamacpp]'")
+    return llama_cpp

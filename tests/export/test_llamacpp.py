@@ -9,7 +9,6 @@ LARGEFORGE_REQUIRE_SERVERS=1 (CI), where a missing package fails the run instead
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,17 +23,6 @@ from largeforge.export.parity import render_canaries
 pytestmark = pytest.mark.llamacpp
 GREEDY_TOKENS = 12
 LOGIT_TOLERANCE = {"f32": 0.05, "f16": 0.05, "q8_0": 0.5}
-
-
-@pytest.fixture(scope="module")
-def llama_cpp() -> Any:
-    try:
-        import llama_cpp
-    except ImportError:
-        if os.environ.get("LARGEFORGE_REQUIRE_SERVERS") == "1":
-            pytest.fail("llama-cpp-python is missing but LARGEFORGE_REQUIRE_SERVERS=1")
-        pytest.skip("llama-cpp-python is not installed: pip install 'largeforge[llamacpp]'")
-    return llama_cpp
 
 
 @pytest.fixture

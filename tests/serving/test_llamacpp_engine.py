@@ -8,7 +8,6 @@ LARGEFORGE_REQUIRE_SERVERS=1 (CI), where a missing package fails the run instead
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,17 +25,6 @@ from tests.serving.conftest import make_adapter
 pytestmark = pytest.mark.llamacpp
 
 MESSAGES = [{"role": "user", "content": "What is two plus two?"}]
-
-
-@pytest.fixture(scope="module")
-def llama_cpp() -> Any:
-    try:
-        import llama_cpp
-    except ImportError:
-        if os.environ.get("LARGEFORGE_REQUIRE_SERVERS") == "1":
-            pytest.fail("llama-cpp-python is missing but LARGEFORGE_REQUIRE_SERVERS=1")
-        pytest.skip("llama-cpp-python is not installed: pip install 'largeforge[llamacpp]'")
-    return llama_cpp
 
 
 @pytest.fixture(scope="module")

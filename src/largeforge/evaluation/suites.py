@@ -23,7 +23,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from largeforge.checks import CheckConfig
@@ -207,14 +206,12 @@ def load_suite(path: str | Path) -> Suite:
             not prompt data, or a check reading a column some case lacks.
     """
     from largeforge.evaluation.cases import resolve_cases
+    from largeforge.yaml_files import read_yaml_file
 
-    source = Path(path).expanduser()
-    if not source.is_file():
-        raise NotFound(f"suite {source} does not exist; see examples/suites/ for one to start from")
-    try:
-        document = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{source} is not valid YAML: {exc}") from exc
+    missing = NotFound(
+        f"suite {Path(path).expanduser()} does not exist; see examples/suites/ for one to start from"
+    )
+    document, source = read_yaml_file(path, missing)
     return resolve_cases(validate_suite(document), base_dir=source.resolve().parent)
 
 

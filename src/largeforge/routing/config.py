@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from largeforge.errors import InvalidInput
@@ -248,13 +247,12 @@ def load_router_config(path: str | Path) -> RouterConfig:
     Raises:
         NotFound-like InvalidInput: the file is missing or is not YAML; InvalidInput: the config is invalid.
     """
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise InvalidInput(f"router config {file} does not exist; pass --config experts.yaml")
-    try:
-        document = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{file} is not valid YAML: {exc}") from exc
+    from largeforge.yaml_files import read_yaml_file
+
+    missing = InvalidInput(
+        f"router config {Path(path).expanduser()} does not exist; pass --config experts.yaml"
+    )
+    document, file = read_yaml_file(path, missing)
     return parse_router_config(document, str(file))
 
 

@@ -99,13 +99,9 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Any:
     Raises:
         NotFound: no such file. InvalidInput: bad YAML or an invalid recipe.
     """
-    source = Path(path).expanduser()
-    if not source.is_file():
-        raise NotFound(f"recipe {source} does not exist")
-    try:
-        document = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{source} is not valid YAML: {exc}") from exc
+    from largeforge.yaml_files import read_yaml_file
+
+    document, _ = read_yaml_file(path, NotFound(f"recipe {Path(path).expanduser()} does not exist"))
     if isinstance(document, dict):
         document = apply_overrides(document, overrides or [])
     return validate_recipe(document)

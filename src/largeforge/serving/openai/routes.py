@@ -12,6 +12,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -287,7 +288,7 @@ async def _collect(chunks: AsyncIterator[tuple[int, GenerationChunk]], count: in
 
 
 async def _chat_events(
-    chunks: AsyncIterator[tuple[int, GenerationChunk]],
+    chunks: AsyncGenerator[tuple[int, GenerationChunk]],
     plan: list[GenerationRequest],
     request_id: str,
     body: ChatCompletionRequest,
@@ -307,7 +308,7 @@ async def _chat_events(
 
     for index in range(len(plan)):
         yield event(index, {"role": "assistant", "content": ""})
-    async with _closing(chunks):
+    async with aclosing(chunks):
         async for index, chunk in chunks:
             generated += len(chunk.token_ids)
             parser = parsers[index]
@@ -331,14 +332,14 @@ async def _chat_events(
 
 
 async def _completion_events(
-    chunks: AsyncIterator[tuple[int, GenerationChunk]],
+    chunks: AsyncGenerator[tuple[int, GenerationChunk]],
     request_id: str,
     body: CompletionRequest,
     prompt_tokens: int,
 ) -> AsyncIterator[str]:
     head = envelope("text_completion", request_id, body.model)
     generated = 0
-    async with _closing(chunks):
+    async with aclosing(chunks):
         async for index, chunk in chunks:
             generated += len(chunk.token_ids)
             if chunk.text or chunk.finish_reason or chunk.logprobs:
@@ -353,19 +354,6 @@ async def _completion_events(
     if body.include_usage():
         yield _event({**head, "choices": [], "usage": usage(prompt_tokens, generated)})
     yield "data: [DONE]\n\n"
-
-
-class _closing:
-    """Close an async iterator when the block ends — also when the client disconnects mid-stream."""
-
-    def __init__(self, iterator: AsyncIterator[Any]) -> None:
-        self._iterator = iterator
-
-    async def __aenter__(self) -> AsyncIterator[Any]:
-        return self._iterator
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._iterator.aclose()  # type: ignore[attr-defined]
 
 
 def _event(payload: dict[str, Any]) -> str:
