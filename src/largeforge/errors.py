@@ -3,8 +3,12 @@
     LargeForgeError                 500  something went wrong that is ours to explain
     ├── InvalidInput                422  the caller sent something we cannot use; the message says what to fix
     │   └── DataValidationError     422  a dataset has bad rows; carries every row error
+    ├── Unauthorized                401  no credentials, or credentials we do not accept
+    ├── Forbidden                   403  known caller, not allowed to do this
     ├── NotFound                    404  an id, name or path that does not exist
     ├── Conflict                    409  the request clashes with the current state
+    ├── TooLarge                    413  a body or upload over the configured limit
+    ├── Overloaded                  429  too much work or over a rate limit; retry after a while
     ├── Unavailable                 503  a dependency (GPU, server, optional package) is missing right now
     └── JobFailed                   500  a long operation ran and failed
 
@@ -56,6 +60,21 @@ class DataValidationError(InvalidInput):
         return body
 
 
+class Unauthorized(LargeForgeError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(LargeForgeError):
+    status_code = 403
+    code = "forbidden"
+
+
+class TooLarge(LargeForgeError):
+    status_code = 413
+    code = "too_large"
+
+
 class NotFound(LargeForgeError):
     status_code = 404
     code = "not_found"
@@ -90,10 +109,13 @@ class JobFailed(LargeForgeError):
 __all__ = [
     "Conflict",
     "DataValidationError",
+    "Forbidden",
     "InvalidInput",
     "JobFailed",
     "LargeForgeError",
     "NotFound",
     "Overloaded",
+    "TooLarge",
+    "Unauthorized",
     "Unavailable",
 ]

@@ -6,17 +6,12 @@ import hmac
 
 from fastapi import Request
 
-from largeforge.errors import LargeForgeError
+from largeforge.errors import Forbidden
+from largeforge.errors import Unauthorized as _Unauthorized
 
 
-class Unauthorized(LargeForgeError):
-    status_code = 401
-    code = "invalid_api_key"
-
-
-class Forbidden(LargeForgeError):
-    status_code = 403
-    code = "forbidden"
+class Unauthorized(_Unauthorized):
+    code = "invalid_api_key"  # OpenAI's code for a bad key
 
 
 def _bearer(request: Request) -> str | None:

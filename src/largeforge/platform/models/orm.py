@@ -1,0 +1,3 @@
+"""Tables of this domain (filled in by its owner)."""
+
+from __future__ import annotations
