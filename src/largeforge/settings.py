@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +40,23 @@ class Settings(BaseSettings):
         default=None,
         description="Redis URL (redis://host:6379/0) shared by API replicas for caches and rate limits; "
         "default: in-process.",
+    )
+    rate_limit_rpm: int = Field(
+        default=600,
+        ge=0,
+        description="Default requests per minute per API key (or per browser user) when the key sets none; "
+        "0 = unlimited.",
+    )
+    rate_limit_tpm: int = Field(
+        default=1_000_000,
+        ge=0,
+        description="Default model tokens per minute per API key through the serving gateway when the key "
+        "sets none; 0 = unlimited.",
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="Log line format of `largeforge server` and `largeforge worker`: json (one object per "
+        "line, for log collectors) or text (for people).",
     )
 
     @field_validator("home")
