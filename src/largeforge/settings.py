@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     max_validation_errors: int = Field(
         default=50, gt=0, description="How many bad rows a validation report lists before it stops."
     )
+    max_upload_bytes: int = Field(
+        default=1 << 30,
+        gt=0,
+        description="Largest dataset upload the control plane accepts, in bytes (default 1 GiB); "
+        "a bigger upload is refused with 413 as soon as it crosses the limit.",
+    )
     log_level: str = Field(default="INFO", description="Python logging level for LargeForge's loggers.")
     redis_url: str | None = Field(
         default=None,
