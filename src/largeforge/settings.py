@@ -64,6 +64,28 @@ class Settings(BaseSettings):
         description="Log line format of `largeforge server` and `largeforge worker`: json (one object per "
         "line, for log collectors) or text (for people).",
     )
+    job_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a worker's claim on a running job lasts without a heartbeat; a job whose "
+        "worker died is claimed again (and resumes) once its lease has expired.",
+    )
+    job_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often an idle worker looks for a queued job."
+    )
+    job_backoff_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="Wait before a failed job's next attempt; doubles with each attempt (capped at 1 hour).",
+    )
+    worker_concurrency: int = Field(
+        default=1, gt=0, description="Jobs one worker (embedded or `largeforge worker`) runs at once."
+    )
+    ray_address: str | None = Field(
+        default=None,
+        description="Ray cluster address for `largeforge worker --executor ray` (ray://host:10001 or auto); "
+        "default: start a local Ray instance.",
+    )
 
     @field_validator("home")
     @classmethod
@@ -86,6 +108,10 @@ class Settings(BaseSettings):
     @property
     def artifacts_dir(self) -> Path:
         return self.home / "artifacts"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.home / "jobs"
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'largeforge.db'}"
