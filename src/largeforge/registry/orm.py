@@ -1,4 +1,4 @@
-"""Registry tables: models, their versions, lineage edges, inputs, aliases and alias history."""
+"""Registry tables: models, their versions, lineage edges, inputs, aliases, alias history and pins."""
 
 from __future__ import annotations
 
@@ -96,4 +96,26 @@ class AliasEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-__all__ = ["Alias", "AliasEvent", "ModelVersion", "RegisteredModel", "VersionInput", "VersionParent"]
+class VersionPin(Base):
+    """Something outside the registry holds a version (a running deployment): it cannot be deleted.
+
+    ``holder`` is an opaque label chosen by the holder (``deployment:<id>``); the registry only shows it
+    in the refusal message. Created by migration 0006 (the control plane is the first pinner).
+    """
+
+    __tablename__ = "version_pins"
+
+    version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+__all__ = [
+    "Alias",
+    "AliasEvent",
+    "ModelVersion",
+    "RegisteredModel",
+    "VersionInput",
+    "VersionParent",
+    "VersionPin",
+]

@@ -12,6 +12,7 @@ from largeforge.registry.orm import (
     RegisteredModel,
     VersionInput,
     VersionParent,
+    VersionPin,
 )
 
 
@@ -136,6 +137,24 @@ class RegistryRepository:
         if alias is not None:
             stmt = stmt.where(AliasEvent.alias == alias)
         return list(self._session.scalars(stmt.order_by(AliasEvent.id)))
+
+    # pins
+    def get_pin(self, version: ModelVersion, holder: str) -> VersionPin | None:
+        return self._session.get(VersionPin, (version.id, holder))
+
+    def add_pin(self, version: ModelVersion, holder: str) -> VersionPin:
+        pin = VersionPin(version_id=version.id, holder=holder)
+        self._session.add(pin)
+        self._session.flush()
+        return pin
+
+    def delete_pin(self, pin: VersionPin) -> None:
+        self._session.delete(pin)
+        self._session.flush()
+
+    def pins_of(self, version: ModelVersion) -> list[VersionPin]:
+        stmt = select(VersionPin).where(VersionPin.version_id == version.id).order_by(VersionPin.created_at)
+        return list(self._session.scalars(stmt))
 
 
 __all__ = ["RegistryRepository"]

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from largeforge.errors import Conflict, InvalidInput, NotFound
-from largeforge.registry.orm import Alias, AliasEvent, ModelVersion, RegisteredModel
+from largeforge.registry.orm import Alias, AliasEvent, ModelVersion, RegisteredModel, VersionPin
 from largeforge.registry.repository import RegistryRepository
 from largeforge.registry.storage import ArtifactStore, manifest_digest
 
@@ -219,9 +219,42 @@ class RegistryService:
             ],
         }
 
-    def delete(self, ref: str) -> ModelVersion:
-        """Delete a version; refused while another version was made from it or an alias points at it."""
+    def pin(self, ref: str, holder: str) -> VersionPin:
+        """Hold ``ref`` (resolved now: an alias that moves later does not move the pin) for ``holder``.
+
+        Idempotent per holder. While any pin exists, :meth:`delete` refuses the version.
+
+        Raises:
+            NotFound: the reference does not resolve. InvalidInput: an empty or overlong holder.
+        """
+        if not holder or len(holder) > 200:
+            raise InvalidInput("a pin's holder must be 1 to 200 characters, e.g. 'deployment:<id>'")
         version = self.get(ref)
+        return self.repo.get_pin(version, holder) or self.repo.add_pin(version, holder)
+
+    def unpin(self, ref: str, holder: str) -> bool:
+        """Release ``holder``'s pin on ``ref``; False when there was none (releasing twice is harmless)."""
+        version = self.get(ref)
+        pin = self.repo.get_pin(version, holder)
+        if pin is None:
+            return False
+        self.repo.delete_pin(pin)
+        return True
+
+    def pins(self, ref: str) -> list[str]:
+        """The holders of ``ref``, oldest first."""
+        return [pin.holder for pin in self.repo.pins_of(self.get(ref))]
+
+    def delete(self, ref: str) -> ModelVersion:
+        """Delete a version; refused while it is pinned, another version was made from it or an alias
+        points at it."""
+        version = self.get(ref)
+        holders = [pin.holder for pin in self.repo.pins_of(version)]
+        if holders:
+            raise Conflict(
+                f"{version.ref} cannot be deleted: it is deployed by {', '.join(holders)}; "
+                "stop the deployment first"
+            )
         dependants = [f"{child.ref} ({relation})" for child, relation in self.repo.children(version)]
         if dependants:
             raise Conflict(
