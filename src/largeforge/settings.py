@@ -86,6 +86,17 @@ class Settings(BaseSettings):
         description="Ray cluster address for `largeforge worker --executor ray` (ray://host:10001 or auto); "
         "default: start a local Ray instance.",
     )
+    server_url: str | None = Field(
+        default=None,
+        description="Control plane the remote commands talk to (`largeforge jobs …`), e.g. "
+        "http://127.0.0.1:8000; `--server URL` overrides it.",
+    )
+    api_key: str | None = Field(
+        default=None,
+        repr=False,
+        description="API key (lf_…) the remote commands send to the control plane; `--api-key-env NAME` "
+        "reads another variable instead.",
+    )
 
     @field_validator("home")
     @classmethod
