@@ -86,6 +86,23 @@ class Settings(BaseSettings):
         description="Ray cluster address for `largeforge worker --executor ray` (ray://host:10001 or auto); "
         "default: start a local Ray instance.",
     )
+    serve_api_key: str | None = Field(
+        default=None,
+        description="Bearer key `largeforge serve` requires when --api-key is not given; the deployment "
+        "supervisor passes its internal key this way so that it stays out of the process list.",
+    )
+    deployment_start_timeout_seconds: float = Field(
+        default=180.0,
+        gt=0,
+        description="How long a deployment replica may take to answer /health before it counts as failed "
+        "to start (and is restarted with backoff).",
+    )
+    deployment_max_backoff_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Longest wait before restarting a crashed deployment replica; the wait starts at 1 s "
+        "and doubles with each crash in a row.",
+    )
     server_url: str | None = Field(
         default=None,
         description="Control plane the remote commands talk to (`largeforge jobs …`), e.g. "

@@ -22,7 +22,9 @@ def serve(
     ),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
-    api_key: str | None = typer.Option(None, help="Require `Authorization: Bearer KEY` on /v1 routes."),
+    api_key: str | None = typer.Option(
+        None, help="Require `Authorization: Bearer KEY` on /v1 routes (default: LARGEFORGE_SERVE_API_KEY)."
+    ),
     admin_key: str | None = typer.Option(
         None, help="Enables POST /v1/load_lora_adapter and /v1/unload_lora_adapter with this key."
     ),
@@ -42,8 +44,10 @@ def serve(
     from largeforge.serving.app import create_app
     from largeforge.serving.engines import create_engine
     from largeforge.serving.model_refs import resolve_serve_target
+    from largeforge.settings import get_settings
 
     quiet_libraries()
+    api_key = api_key or get_settings().serve_api_key
     try:
         target = resolve_serve_target(model, dict(_pair(item) for item in adapter))
         options: dict[str, Any] = {"served_name": served_model_name or target.served_name}
