@@ -166,10 +166,18 @@ def read_secret_env(name: str) -> str:
     return value
 
 
+def child_environment(overrides: dict[str, str]) -> dict[str, str]:
+    """This process's environment plus ``overrides``: what a child process (a serving replica) gets.
+
+    Lives here because this module is the only one that touches ``os.environ``.
+    """
+    return {**os.environ, **overrides}
+
+
 def process_rank() -> int:
     """This process's global rank under torchrun/accelerate (``RANK``), 0 when not distributed."""
     value = os.environ.get("RANK", "0")
     return int(value) if value.isdigit() else 0
 
 
-__all__ = ["Settings", "get_settings", "process_rank", "read_secret_env"]
+__all__ = ["Settings", "child_environment", "get_settings", "process_rank", "read_secret_env"]
