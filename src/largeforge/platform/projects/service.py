@@ -52,7 +52,7 @@ class ProjectService:
             .where(Membership.project_id == project.id)
             .order_by(User.email)
         )
-        return [(membership, user) for membership, user in rows.tuples()]
+        return [(membership, user) for membership, user in rows]
 
     def set_member(self, project: Project, user: User, role: Role, *, acting_role: Role) -> Membership:
         """Add or change a member. Only an owner may grant or take away ownership."""
