@@ -1,0 +1,191 @@
+"""PlatformClient against a real control plane under uvicorn (and the SSE reconnect logic against a
+scripted transport, where a dropped connection can be staged exactly)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from largeforge.clients import (
+    AuthenticationFailed,
+    BadRequest,
+    ConnectionFailed,
+    PermissionDenied,
+    PlatformClient,
+    ResourceNotFound,
+    StateConflict,
+    WaitTimedOut,
+)
+from largeforge.clients._sse import parse_events
+from largeforge.errors import Forbidden, NotFound
+from tests.clients.conftest import LivePlatform
+from tests.conftest import _free_port
+from tests.platform.conftest import PASSWORD
+
+
+def test_projects_keys_and_typed_errors_over_http(live_platform: LivePlatform) -> None:
+    cast = live_platform.cast
+    with PlatformClient(live_platform.url, api_key=cast.keys["owner"]) as owner:
+        assert owner.me()["email"] == "owner@example.com"
+        assert {p["name"]: p["role"] for p in owner.projects.list()} == {"alpha": "owner"}
+        created = owner.projects.create("gamma", description="made by the client")
+        assert created["role"] == "owner" and owner.projects.get("gamma")["id"] == created["id"]
+        owner.projects.set_member("alpha", "outsider@example.com", "viewer")
+        assert {m["email"] for m in owner.projects.members("alpha")} >= {"outsider@example.com"}
+        with pytest.raises(StateConflict) as clash:
+            owner.projects.create("gamma")
+        assert clash.value.status == 409 and clash.value.request_id
+        with pytest.raises(BadRequest, match="name"):
+            owner.projects.create("")
+
+        key = owner.keys.create("ci", project="alpha", role="viewer")
+        assert key["key"].startswith(key["prefix"]) and key["role"] == "viewer"
+        assert "ci" in {k["name"] for k in owner.keys.list()}
+    with PlatformClient(live_platform.url, api_key=key["key"]) as scoped:
+        assert [p["name"] for p in scoped.projects.list()] == ["alpha"]
+        with pytest.raises(PermissionDenied) as denied:
+            scoped.projects.set_member("alpha", "viewer@example.com", "admin")
+        assert isinstance(denied.value, Forbidden) and "admin role" in denied.value.message
+        with pytest.raises(ResourceNotFound) as hidden:
+            scoped.projects.get("beta")
+        assert isinstance(hidden.value, NotFound) and hidden.value.server_code == "not_found"
+    with PlatformClient(live_platform.url, api_key=cast.keys["owner"]) as owner:
+        assert owner.keys.revoke(key["id"])["revoked_at"] is not None
+    with (
+        PlatformClient(live_platform.url, api_key=key["key"]) as revoked,
+        pytest.raises(AuthenticationFailed),
+    ):
+        revoked.me()
+
+
+def test_login_session_sends_csrf_on_writes(live_platform: LivePlatform) -> None:
+    with PlatformClient(live_platform.url) as browser:
+        with pytest.raises(AuthenticationFailed, match="authentication required"):
+            browser.projects.list()
+        with pytest.raises(AuthenticationFailed):
+            browser.login("developer@example.com", "wrong password")
+        session = browser.login("developer@example.com", PASSWORD)
+        assert session["email"] == "developer@example.com"
+        assert [p["name"] for p in browser.projects.list()] == ["alpha"]
+        # A write only passes with the CSRF token the client took from the login answer.
+        assert browser.projects.create("from-session")["role"] == "owner"
+        browser._csrf_token = "forged"
+        with pytest.raises(PermissionDenied, match="CSRF"):
+            browser.projects.create("forged")
+        browser._csrf_token = session["csrf_token"]
+        browser.logout()
+        with pytest.raises(AuthenticationFailed):
+            browser.me()
+
+
+def test_a_dead_address_is_connection_failed() -> None:
+    dead = PlatformClient(f"http://127.0.0.1:{_free_port()}", api_key="lf_x", timeout=2)
+    with dead, pytest.raises(ConnectionFailed, match="could not reach"):
+        dead.projects.list()
+
+
+def test_openai_client_points_at_the_gateway_and_needs_a_key() -> None:
+    with PlatformClient("http://127.0.0.1:9/api/v1", api_key="lf_abc") as client:
+        gateway = client.openai_client("alpha", "dep 1")
+        assert str(gateway.base_url).rstrip("/") == (
+            "http://127.0.0.1:9/api/v1/projects/alpha/deployments/dep%201/v1"
+        )
+        assert gateway.api_key == "lf_abc"
+        gateway.close()
+    with PlatformClient("http://127.0.0.1:9") as keyless, pytest.raises(BadRequest, match="API key"):
+        keyless.openai_client("alpha", "d")
+
+
+def test_parse_events_follows_the_sse_rules() -> None:
+    lines = [
+        ": keep-alive",
+        "id: 1",
+        "event: progress",
+        'data: {"step": 1}',
+        "",
+        "data: plain",
+        "",
+        "id: 3",
+        'data: {"a":',
+        "data: 2}",
+        "",
+        "id: 4",
+        "data: cut",
+    ]
+    events = list(parse_events(lines))
+    assert [(e.id, e.event, e.data) for e in events] == [
+        ("1", "progress", {"step": 1}),
+        ("1", "message", "plain"),
+        ("3", "message", {"a": 2}),  # data lines join with newlines before decoding
+    ]
+    assert events[0].seq == 1
+
+
+class _ScriptedJobServer:
+    """The jobs API as a transport: the first event stream breaks after two events, the next one
+    must ask for ``after=2`` and gets the rest; the job is running until the last event is sent."""
+
+    def __init__(self) -> None:
+        self.stream_requests: list[dict[str, Any]] = []
+        self.status = "running"
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/events"):
+            after = request.url.params.get("after")
+            self.stream_requests.append(
+                {"after": after, "last_event_id": request.headers.get("last-event-id")}
+            )
+            if after is None:
+                return httpx.Response(
+                    200,
+                    stream=_Breaking([_sse(1, "a"), _sse(2, "b")]),
+                    headers={"content-type": "text/event-stream"},
+                )
+            self.status = "succeeded"
+            return httpx.Response(
+                200, content=_sse(3, "c") + _sse(4, "done"), headers={"content-type": "text/event-stream"}
+            )
+        if request.url.path.endswith("/jobs/j1"):
+            return httpx.Response(200, json={"id": "j1", "status": self.status})
+        return httpx.Response(404, json={"error": {"code": "not_found", "message": "no such path"}})
+
+
+def _sse(seq: int, step: str) -> bytes:
+    return f'id: {seq}\nevent: progress\ndata: {{"step": "{step}"}}\n\n'.encode()
+
+
+class _Breaking(httpx.SyncByteStream):
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._chunks
+        raise httpx.ReadError("connection reset by peer")
+
+
+def test_events_reconnect_from_the_last_id_and_stop_at_the_end() -> None:
+    server = _ScriptedJobServer()
+    with PlatformClient("http://lf.test", api_key="lf_x", transport=httpx.MockTransport(server)) as client:
+        steps = [e.data["step"] for e in client.jobs.events("p", "j1", reconnect_delay=0)]
+        assert steps == ["a", "b", "c", "done"]
+        assert server.stream_requests == [
+            {"after": None, "last_event_id": None},
+            {"after": "2", "last_event_id": "2"},
+        ]
+        assert client.jobs.wait("p", "j1", timeout=5)["status"] == "succeeded"
+
+
+def test_wait_gives_up_at_its_timeout() -> None:
+    def never_ends(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/events"):
+            return httpx.Response(200, content=b": idle\n\n", headers={"content-type": "text/event-stream"})
+        return httpx.Response(200, json={"id": "j1", "status": "queued"})
+
+    with (
+        PlatformClient("http://lf.test", api_key="lf_x", transport=httpx.MockTransport(never_ends)) as client,
+        pytest.raises(WaitTimedOut, match="keeps running"),
+    ):
+        client.jobs.wait("p", "j1", timeout=0.3)
