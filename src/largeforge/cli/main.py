@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from largeforge.cli import data, export, model, models, router, serve, train
+from largeforge.cli import admin, data, export, model, models, router, serve, server, train
 from largeforge.cli import eval as eval_cli
 from largeforge.cli.output import JSON_OPTION, progress_for, quiet_libraries, run_command, stdout_console
 
@@ -18,6 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(admin.app, name="admin")
 app.add_typer(data.app, name="data")
 app.add_typer(eval_cli.app, name="eval")
 app.add_typer(export.app, name="export")
@@ -26,6 +27,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(router.app, name="router")
 app.command("train")(train.train)
 app.command("serve")(serve.serve)
+app.command("server")(server.server)
 
 
 @app.command("env")

@@ -19,9 +19,13 @@ from largeforge.platform.deployments.routes import router as deployments_router
 from largeforge.platform.deps import make_session_factory
 from largeforge.platform.http_errors import install_error_handlers
 from largeforge.platform.jobs.routes import router as jobs_router
+from largeforge.platform.logging_setup import LogContextMiddleware
+from largeforge.platform.metrics import MetricsMiddleware, PlatformMetrics
 from largeforge.platform.models.routes import router as models_router
 from largeforge.platform.projects.routes import router as projects_router
+from largeforge.platform.ratelimit import RateLimiter, build_rate_limiter
 from largeforge.platform.usage.routes import router as usage_router
+from largeforge.settings import get_settings
 
 # Routes that answer without credentials; tests/platform/test_access_matrix.py holds every other route to it.
 PUBLIC_PATHS = frozenset(
@@ -47,9 +51,11 @@ def create_platform_app(
     secure_cookies: bool = False,
     startup: list[Hook] | None = None,
     shutdown: list[Hook] | None = None,
+    rate_limiter: RateLimiter | None = None,
 ) -> FastAPI:
     """The REST API over one database. ``startup``/``shutdown`` hooks get the app (server.py passes the
-    embedded worker and the deployment supervisor; tests pass nothing)."""
+    embedded worker and the deployment supervisor; tests pass nothing). ``rate_limiter`` defaults to
+    the one the settings describe (Redis when LARGEFORGE_REDIS_URL is set, else in-process)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,6 +79,8 @@ def create_platform_app(
     app.state.session_factory = session_factory
     app.state.secure_cookies = secure_cookies
     app.state.ready = False
+    app.state.rate_limiter = rate_limiter or build_rate_limiter(get_settings())
+    app.state.metrics = PlatformMetrics(session_factory)
     install_error_handlers(app)
     for router in (
         auth_router,
@@ -105,10 +113,13 @@ def create_platform_app(
 
     @app.get("/metrics", tags=["operations"])
     def metrics() -> Response:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        """Prometheus exposition: HTTP requests and latency by route, jobs by state, process."""
+        body, content_type = app.state.metrics.render()
+        return Response(body, media_type=content_type)
 
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
+    # The last added is the outermost: the request id exists before the inner two read it.
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(LogContextMiddleware)
     app.add_middleware(RequestContextMiddleware, session_factory=session_factory)
     return app
 

@@ -69,6 +69,7 @@ def current_principal(request: Request, db: Session = Depends(db_session)) -> Pr
             raise Forbidden("missing or wrong X-CSRF-Token header (take it from the login response)")
         principal = auth.principal_for_session(web_session)
     request.state.principal = principal
+    request.app.state.rate_limiter.check_request(principal)  # 429 once the key's requests/min are used
     return principal
 
 
