@@ -11,6 +11,12 @@ from rich.table import Table
 from largeforge.cli import admin, data, export, model, models, router, serve, server, train
 from largeforge.cli import eval as eval_cli
 from largeforge.cli.output import JSON_OPTION, progress_for, quiet_libraries, run_command, stdout_console
+from largeforge.cli.remote import datasets as remote_datasets
+from largeforge.cli.remote import deployments as remote_deployments
+from largeforge.cli.remote import jobs as remote_jobs
+from largeforge.cli.remote import login as remote_login
+from largeforge.cli.remote import projects as remote_projects
+from largeforge.cli.remote.connection import DEFAULT_KEY_ENV, RemoteOptions
 
 app = typer.Typer(
     name="largeforge",
@@ -28,6 +34,29 @@ app.add_typer(router.app, name="router")
 app.command("train")(train.train)
 app.command("serve")(serve.serve)
 app.command("server")(server.server)
+# Commands that talk to a control plane (largeforge --server URL …).
+app.add_typer(remote_jobs.app, name="jobs")
+app.add_typer(remote_projects.app, name="projects")
+app.add_typer(remote_datasets.app, name="datasets")
+app.add_typer(remote_deployments.app, name="deployments")
+app.command("login")(remote_login.login)
+
+
+@app.callback()
+def global_options(
+    ctx: typer.Context,
+    server_url: str | None = typer.Option(
+        None,
+        "--server",
+        help="Control plane URL for jobs, projects, datasets, deployments and login "
+        "(default: LARGEFORGE_SERVER_URL).",
+    ),
+    api_key_env: str = typer.Option(
+        DEFAULT_KEY_ENV, "--api-key-env", help="Environment variable holding the API key for --server."
+    ),
+) -> None:
+    """LargeForge: data → training → evaluation → registry → export → serving → routing, in one system."""
+    ctx.obj = RemoteOptions(server=server_url, api_key_env=api_key_env)
 
 
 @app.command("env")
