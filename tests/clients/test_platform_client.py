@@ -130,7 +130,7 @@ class _ScriptedJobServer:
 
     def __init__(self) -> None:
         self.stream_requests: list[dict[str, Any]] = []
-        self.status = "running"
+        self.state = "running"
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/events"):
@@ -144,12 +144,12 @@ class _ScriptedJobServer:
                     stream=_Breaking([_sse(1, "a"), _sse(2, "b")]),
                     headers={"content-type": "text/event-stream"},
                 )
-            self.status = "succeeded"
+            self.state = "succeeded"
             return httpx.Response(
                 200, content=_sse(3, "c") + _sse(4, "done"), headers={"content-type": "text/event-stream"}
             )
         if request.url.path.endswith("/jobs/j1"):
-            return httpx.Response(200, json={"id": "j1", "status": self.status})
+            return httpx.Response(200, json={"id": "j1", "state": self.state})
         return httpx.Response(404, json={"error": {"code": "not_found", "message": "no such path"}})
 
 
@@ -175,14 +175,14 @@ def test_events_reconnect_from_the_last_id_and_stop_at_the_end() -> None:
             {"after": None, "last_event_id": None},
             {"after": "2", "last_event_id": "2"},
         ]
-        assert client.jobs.wait("p", "j1", timeout=5)["status"] == "succeeded"
+        assert client.jobs.wait("p", "j1", timeout=5)["state"] == "succeeded"
 
 
 def test_wait_gives_up_at_its_timeout() -> None:
     def never_ends(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/events"):
             return httpx.Response(200, content=b": idle\n\n", headers={"content-type": "text/event-stream"})
-        return httpx.Response(200, json={"id": "j1", "status": "queued"})
+        return httpx.Response(200, json={"id": "j1", "state": "queued"})
 
     with (
         PlatformClient("http://lf.test", api_key="lf_x", transport=httpx.MockTransport(never_ends)) as client,

@@ -11,7 +11,7 @@ message and request id.
         job = lf.jobs.submit("demo", "train", {"recipe": recipe})
         for event in lf.jobs.events("demo", job["id"]):
             print(event.event, event.data)
-        print(lf.jobs.wait("demo", job["id"])["status"])
+        print(lf.jobs.wait("demo", job["id"])["state"])
 
 Authentication is an API key (``Authorization: Bearer``) or a browser-style session from
 :meth:`PlatformClient.login`, whose CSRF token is sent back on every write.
@@ -323,7 +323,7 @@ class Jobs(_Resource):
         return dict(self._call("POST", self._path(project), json=body))
 
     def list(self, project: str, **filters: Any) -> Rows:
-        """The project's jobs, newest first; ``filters`` go to the query string (``status=``, ``limit=``)."""
+        """The project's jobs, newest first; ``filters`` go to the query string (``state=``, ``limit=``)."""
         params = {k: v for k, v in filters.items() if v is not None}
         return _items(self._call("GET", self._path(project), params=params))
 
@@ -377,7 +377,7 @@ class Jobs(_Resource):
                 yield event
                 _check(deadline, job)
             _check(deadline, job)
-            if self.get(project, job).get("status") in TERMINAL_STATES:
+            if self.get(project, job).get("state") in TERMINAL_STATES:
                 if not stream.ended:
                     # The stream broke after the job ended: one more read drains what is left.
                     yield from _Stream(self._client, path, last, deadline).read()
