@@ -32,6 +32,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from largeforge.platform.jobs.orm import JOB_STATES, Job
+
 log = logging.getLogger("largeforge.platform.metrics")
 
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -46,22 +48,16 @@ class JobsByStateCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
-            from largeforge.platform.jobs.orm import Job
-        except ImportError:  # the jobs domain is optional in API-only builds of the app
-            return
-        state_column = getattr(Job, "state", None)
-        if state_column is None:
-            return
-        family = GaugeMetricFamily("largeforge_platform_jobs", "Jobs in each state.", labels=["state"])
-        try:
             with self._session_factory() as session:
-                rows = session.execute(select(state_column, func.count()).group_by(state_column)).all()
+                rows = session.execute(select(Job.state, func.count()).group_by(Job.state)).all()
         except SQLAlchemyError as exc:
             # A scrape must not fail because the database hiccuped: report no gauge, say why.
             log.warning("jobs gauge skipped: the database did not answer (%s)", exc)
             return
-        for state, count in rows:
-            family.add_metric([str(getattr(state, "value", state))], int(count))
+        counts = dict.fromkeys(JOB_STATES, 0) | {str(state): int(count) for state, count in rows}
+        family = GaugeMetricFamily("largeforge_platform_jobs", "Jobs in each state.", labels=["state"])
+        for state, count in counts.items():
+            family.add_metric([state], count)
         yield family
 
 
