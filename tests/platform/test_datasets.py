@@ -252,7 +252,12 @@ def test_qualify_recipe_pins_the_projects_versions(
     v1 = upload(platform_client, cast, conversations("one")).json()
     v2 = upload(platform_client, cast, conversations("two")).json()
     upload(platform_client, cast, conversations("beta"), name="theirs", who="outsider", project="beta")
-    recipe = {"method": "sft", "model": "m", "data": {"train": "chat@1", "eval": "chat"}, "seed": 3}
+    recipe: dict[str, Any] = {
+        "method": "sft",
+        "model": "m",
+        "data": {"train": "chat@1", "eval": "chat"},
+        "seed": 3,
+    }
     with make_session_factory(platform_db)() as session:
         alpha = session.get(Project, cast.projects["alpha"])
         assert alpha is not None
