@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from largeforge.cli import admin, data, export, model, models, router, serve, server, train
+from largeforge.cli import admin, data, export, model, models, router, serve, server, train, worker
 from largeforge.cli import eval as eval_cli
 from largeforge.cli.output import JSON_OPTION, progress_for, quiet_libraries, run_command, stdout_console
 from largeforge.cli.remote import datasets as remote_datasets
@@ -34,6 +34,7 @@ app.add_typer(router.app, name="router")
 app.command("train")(train.train)
 app.command("serve")(serve.serve)
 app.command("server")(server.server)
+app.command("worker")(worker.worker)
 # Commands that talk to a control plane (largeforge --server URL …).
 app.add_typer(remote_jobs.app, name="jobs")
 app.add_typer(remote_projects.app, name="projects")
