@@ -16,7 +16,7 @@ def worker(
         None, min=0.05, help="Seconds between looks at an empty queue (default LARGEFORGE_JOB_POLL_SECONDS)."
     ),
     executor: str = typer.Option(
-        "local", help="local (a child process) or ray (a Ray cluster; pip extra "ray")."
+        "local", help="local (a child process) or ray (a Ray cluster; pip extra 'ray')."
     ),
 ) -> None:
     """Run jobs from the queue until SIGTERM/SIGINT; running jobs are then handed back to the queue.

@@ -77,7 +77,10 @@ class PipelineJobSpec(_Spec):
         None,
         description='Minimum metrics the evaluation must reach, e.g. {"pass_rate": 0.8}; needs a suite.',
     )
-    register: RegisterStep = Field(description="Where the trained model is registered.")
+    # "register" as the wire name: a field called so would shadow ABCMeta.register on the class.
+    register_step: RegisterStep = Field(
+        alias="register", description="Where the trained model is registered."
+    )
     deploy: DeployStep | None = Field(None, description="Deploy the new version when everything passed.")
 
 

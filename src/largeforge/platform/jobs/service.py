@@ -96,7 +96,7 @@ class JobService:
             raise InvalidInput(
                 f"the {kind} spec has {exc.error_count()} problem(s):\n{_spec_errors(exc)}"
             ) from exc
-        document = parsed.model_dump(mode="json", exclude_none=True)
+        document = parsed.model_dump(mode="json", exclude_none=True, by_alias=True)
         if kind == "train":
             document["recipe"] = self._resolve_recipe(project, document["recipe"])
         elif kind == "evaluate":
@@ -135,8 +135,8 @@ class JobService:
         recipe = dict(document["recipe"])
         recipe.pop("register_as", None)  # the pipeline's register step decides the name
         document["recipe"] = self._resolve_recipe(project, recipe)
-        document["register"]["name"] = registry_name(project, spec.register.name)
-        document["register"]["public_name"] = spec.register.name
+        document["register"]["name"] = registry_name(project, spec.register_step.name)
+        document["register"]["public_name"] = spec.register_step.name
         document["recipe"]["register_as"] = {"name": document["register"]["name"]}
         if spec.suite is not None:
             document["suite"] = _check_suite(document["suite"])

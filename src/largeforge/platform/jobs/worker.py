@@ -105,7 +105,7 @@ class Worker:
         backoff_seconds: float | None = None,
         app: Any = None,
     ) -> None:
-        from largeforge.settings import child_environment, get_settings
+        from largeforge.settings import get_settings
 
         settings = get_settings()
         self.session_factory = session_factory
@@ -118,12 +118,10 @@ class Worker:
         self.jobs_dir = settings.jobs_dir
         self.app = app
         bind = session_factory.kw["bind"]
-        self.env = child_environment(
-            {
-                "LARGEFORGE_HOME": str(settings.home),
-                "LARGEFORGE_DATABASE_URL": bind.url.render_as_string(hide_password=False),
-            }
-        )
+        self.env = {
+            "LARGEFORGE_HOME": str(settings.home),
+            "LARGEFORGE_DATABASE_URL": bind.url.render_as_string(hide_password=False),
+        }
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._attempts: dict[str, _Attempt] = {}

@@ -38,7 +38,8 @@ class Executor(Protocol):
     name: str
 
     def start(self, job_dir: Path, env: dict[str, str]) -> Execution:
-        """Start the runner for the job in ``job_dir`` with environment ``env``."""
+        """Start the runner for the job in ``job_dir``; ``env`` is added to the environment of the
+        machine it runs on (the database URL and home the runner must use)."""
 
     def close(self) -> None:
         """Release what the executor holds (a Ray connection)."""

@@ -27,12 +27,14 @@ class ProcessExecution:
     """One runner process: its event lines (read by a thread into a queue), exit code, and stop."""
 
     def __init__(self, job_dir: Path, env: dict[str, str]) -> None:
+        from largeforge.settings import child_environment
+
         job_dir.mkdir(parents=True, exist_ok=True)
         with (job_dir / LOG_FILE).open("ab") as log:
             self.process = subprocess.Popen(
                 runner_command(job_dir),
                 cwd=job_dir,
-                env=env,
+                env=child_environment(env),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
