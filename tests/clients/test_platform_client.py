@@ -3,7 +3,10 @@ scripted transport, where a dropped connection can be staged exactly)."""
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -189,3 +192,36 @@ def test_wait_gives_up_at_its_timeout() -> None:
         pytest.raises(WaitTimedOut, match="keeps running"),
     ):
         client.jobs.wait("p", "j1", timeout=0.3)
+
+
+def test_dataset_upload_versions_and_preview(live_platform: LivePlatform, tmp_path: Path) -> None:
+    rows = [
+        {"messages": [{"role": "user", "content": f"hi {i}"}, {"role": "assistant", "content": f"hello {i}"}]}
+        for i in range(6)
+    ]
+    data = tmp_path / "chat.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    with PlatformClient(live_platform.url, api_key=live_platform.cast.keys["developer"]) as client:
+        first = client.datasets.upload("alpha", data, name="chat")
+        assert (first["number"], first["row_count"], first["created"]) == (1, 6, True)
+        again = client.datasets.upload("alpha", data, name="chat")
+        assert again["created"] is False and again["version_id"] == first["version_id"]
+        fewer = "".join(json.dumps(row) + "\n" for row in rows[:3]).encode()
+        second = client.datasets.upload("alpha", _named(io.BytesIO(fewer), "fewer.jsonl"), name="chat")
+        assert (second["number"], second["row_count"]) == (2, 3)
+        listed = client.datasets.list("alpha")
+        assert [(d["name"], d["versions"]) for d in listed] == [("chat", 2)]
+        assert sorted(v["number"] for v in client.datasets.versions("alpha", "chat")) == [1, 2]
+        preview = client.datasets.preview("alpha", "chat", 1, rows=2)
+        assert len(preview["rows"]) == 2 and "hello 0" in json.dumps(preview["rows"][0])
+        assert client.datasets.report("alpha", "chat", 1)["report"]["rows_valid"] == 6
+        with pytest.raises(BadRequest, match="no file"):
+            client.datasets.upload("alpha", tmp_path / "missing.jsonl", name="x")
+    viewer = PlatformClient(live_platform.url, api_key=live_platform.cast.keys["viewer"])
+    with viewer, pytest.raises(PermissionDenied):
+        viewer.datasets.upload("alpha", data, name="chat")
+
+
+def _named(handle: io.BytesIO, name: str) -> io.BytesIO:
+    handle.name = name  # what an open file has: the upload's file name (and so its format) comes from it
+    return handle

@@ -21,6 +21,7 @@ class ServerEvent:
     id: str | None
     event: str
     data: Any
+    time: str | None = None  # when the server recorded it, where the stream says (ISO 8601)
 
     @property
     def seq(self) -> int | None:

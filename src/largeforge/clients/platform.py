@@ -287,14 +287,26 @@ class Datasets(_Resource):
             self._call("GET", f"/projects/{_segment(project)}/datasets/{_segment(dataset)}/versions")
         )
 
-    def preview(self, project: str, dataset: str, *, limit: int = 5, **params: Any) -> dict[str, Any]:
+    def version(self, project: str, dataset: str, version: int | str) -> dict[str, Any]:
+        """One version (a number such as 2, or a version id)."""
+        return dict(self._call("GET", self._version_path(project, dataset, version)))
+
+    def report(self, project: str, dataset: str, version: int | str) -> dict[str, Any]:
+        """The validation report the data library made of that upload."""
+        return dict(self._call("GET", self._version_path(project, dataset, version) + "/report"))
+
+    def preview(
+        self, project: str, dataset: str, version: int | str, *, rows: int = 10, model: str | None = None
+    ) -> dict[str, Any]:
+        """The first ``rows`` rows; with ``model`` (a project model), also rendered through its
+        tokenizer with the trained-on mask."""
+        params: dict[str, Any] = {"rows": rows, **({"model": model} if model else {})}
         return dict(
-            self._call(
-                "GET",
-                f"/projects/{_segment(project)}/datasets/{_segment(dataset)}/preview",
-                params={"limit": limit, **params},
-            )
+            self._call("GET", self._version_path(project, dataset, version) + "/preview", params=params)
         )
+
+    def _version_path(self, project: str, dataset: str, version: int | str) -> str:
+        return f"/projects/{_segment(project)}/datasets/{_segment(dataset)}/versions/{_segment(str(version))}"
 
 
 class Jobs(_Resource):
@@ -358,7 +370,9 @@ class Jobs(_Resource):
         reconnect_delay: float = 0.5,
         deadline: float | None = None,
     ) -> Iterator[ServerEvent]:
-        """Yield the job's events (progress, state changes, metrics) as they happen, until it ends.
+        """Yield the job's events as they happen, until it ends: ``progress`` (the worker's
+        :class:`~largeforge.progress.JsonLinesProgress` records), ``state``, ``log``, ``metric``, and a
+        last ``end`` event with the final state.
 
         A dropped connection is reopened from the last event id seen (``?after=`` and ``Last-Event-ID``),
         so no event is lost or repeated. The generator ends once the job is in a terminal state and
@@ -374,13 +388,13 @@ class Jobs(_Resource):
             stream = _Stream(self._client, path, last, deadline)
             for event in stream.read():
                 last = event.seq if event.seq is not None else last
-                yield event
+                yield _unwrapped(event)
                 _check(deadline, job)
             _check(deadline, job)
             if self.get(project, job).get("state") in TERMINAL_STATES:
                 if not stream.ended:
                     # The stream broke after the job ended: one more read drains what is left.
-                    yield from _Stream(self._client, path, last, deadline).read()
+                    yield from map(_unwrapped, _Stream(self._client, path, last, deadline).read())
                 return
             time.sleep(reconnect_delay)
 
@@ -394,6 +408,15 @@ class Jobs(_Resource):
         for _ in self.events(project, job, deadline=deadline):
             pass
         return self.get(project, job)
+
+
+def _unwrapped(event: ServerEvent) -> ServerEvent:
+    """The jobs API wraps each payload as ``{"seq", "time", "type", "data"}``; callers get the payload
+    as ``data`` (a ``progress`` record, ``{"state": …}``, ``{"message": …}``, a metric record)."""
+    body = event.data
+    if isinstance(body, dict) and "type" in body and "data" in body:
+        return ServerEvent(id=event.id, event=event.event, data=body["data"], time=body.get("time"))
+    return event
 
 
 def _check(deadline: float | None, job: str) -> None:
@@ -441,17 +464,24 @@ class Models(_Resource):
         return _items(self._call("GET", f"/projects/{_segment(project)}/models"))
 
     def get(self, project: str, model: str) -> dict[str, Any]:
-        return dict(self._call("GET", f"/projects/{_segment(project)}/models/{_segment(model)}"))
+        return dict(self._call("GET", self._path(project, model)))
 
-    def set_alias(self, project: str, model: str, alias: str, version: int | str) -> dict[str, Any]:
-        """Point ``model@alias`` at ``version``."""
-        return dict(
-            self._call(
-                "PUT",
-                f"/projects/{_segment(project)}/models/{_segment(model)}/aliases/{_segment(alias)}",
-                json={"version": version},
-            )
-        )
+    def version(self, project: str, model: str, version: int | str) -> dict[str, Any]:
+        """One version with its lineage and evaluation results."""
+        return dict(self._call("GET", self._path(project, model) + f"/versions/{_segment(str(version))}"))
+
+    def set_alias(
+        self, project: str, model: str, alias: str, ref: int | str, *, reason: str | None = None
+    ) -> dict[str, Any]:
+        """Point ``model@alias`` at ``ref`` (a version number, ``NAME:3`` or ``NAME@staging``)."""
+        body = {"ref": str(ref), **({"reason": reason} if reason else {})}
+        return dict(self._call("PUT", self._path(project, model) + f"/aliases/{_segment(alias)}", json=body))
+
+    def unset_alias(self, project: str, model: str, alias: str) -> dict[str, Any]:
+        return dict(self._call("DELETE", self._path(project, model) + f"/aliases/{_segment(alias)}"))
+
+    def _path(self, project: str, model: str) -> str:
+        return f"/projects/{_segment(project)}/models/{_segment(model)}"
 
 
 class Deployments(_Resource):
@@ -469,9 +499,12 @@ class Deployments(_Resource):
         adapters: dict[str, str] | None = None,
         replicas: int = 1,
         engine: str | None = None,
+        **options: Any,
     ) -> dict[str, Any]:
-        """Start serving ``model`` (a registry ref of the project, e.g. ``mymodel@production``)."""
-        body: dict[str, Any] = {"model": model, "replicas": replicas}
+        """Start serving ``model`` (``NAME``, ``NAME:VERSION`` or ``NAME@ALIAS`` of the project) with
+        optional LoRA ``adapters`` ({served name: reference}); ``options`` are the API's other fields
+        (``served_model_name``, ``max_num_seqs``, ``dtype`` …). The answer's ``endpoint`` is the gateway."""
+        body: dict[str, Any] = {"model": model, "replicas": replicas, **options}
         if adapters:
             body["adapters"] = adapters
         if engine:
@@ -493,12 +526,19 @@ class Deployments(_Resource):
     def delete(self, project: str, deployment: str) -> None:
         self._call("DELETE", self._path(project, deployment))
 
+    def router_config(self, project: str) -> dict[str, Any]:
+        """The expert router's config generated from the project's running deployments."""
+        return dict(self._call("GET", f"/projects/{_segment(project)}/router-config"))
+
 
 class Usage(_Resource):
     """Tokens and requests metered by the gateway, per project and API key."""
 
-    def get(self, project: str, **params: Any) -> dict[str, Any]:
-        return dict(self._call("GET", f"/projects/{_segment(project)}/usage", params=params))
+    def get(self, project: str, *, group_by: str = "key", **params: Any) -> dict[str, Any]:
+        """``{"data": [per group], "totals": {...}}``; ``group_by`` is key, deployment, model or day;
+        ``since``/``until`` (ISO 8601) narrow the window."""
+        query = {"group_by": group_by, **{k: v for k, v in params.items() if v is not None}}
+        return dict(self._call("GET", f"/projects/{_segment(project)}/usage", params=query))
 
 
 __all__ = ["TERMINAL_STATES", "PlatformClient", "ServerEvent"]

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from largeforge import __version__
@@ -38,6 +39,7 @@ PUBLIC_PATHS = frozenset(
         "/docs",
         "/docs/oauth2-redirect",
         "/redoc",
+        "/ui",  # the web UI's shell and static assets (they hold no data; every API call they make is authorized)
     }
 )
 
@@ -116,6 +118,9 @@ def create_platform_app(
         """Prometheus exposition: HTTP requests and latency by route, jobs by state, process."""
         body, content_type = app.state.metrics.render()
         return Response(body, media_type=content_type)
+
+    # The web UI: static files only; it signs in and calls /api/v1 like any client.
+    app.mount("/ui", StaticFiles(packages=[("largeforge.web", "static")], html=True), name="ui")
 
     # The last added is the outermost: the request id exists before the inner two read it.
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -13,7 +13,7 @@ from largeforge.errors import InvalidInput
 
 app = typer.Typer(help="A project's deployments (serving replicas) on a control plane.", no_args_is_help=True)
 
-COLUMNS = ("id", "model_ref", "state", "replicas", "engine", "created_at")
+COLUMNS = ("id", "model", "version", "status", "replicas", "engine", "endpoint", "created_at")
 
 
 def _adapters(values: list[str]) -> dict[str, str]:
@@ -35,7 +35,9 @@ def create(
     project: str = PROJECT_OPTION,
     replicas: int = typer.Option(1, min=1, help="Serving processes behind the gateway."),
     adapter: list[str] = typer.Option([], help="LoRA adapter to serve too, as NAME=REF (repeatable)."),
-    engine: str | None = typer.Option(None, help="Serving engine (hf, llamacpp, vllm; server default hf)."),
+    engine: str | None = typer.Option(
+        None, help="Serving engine: hf or llamacpp (a GGUF version); server default hf."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Start serving a model; the answer names its OpenAI-compatible gateway URL."""
@@ -55,7 +57,8 @@ def create(
         json_output,
         action,
         render=lambda doc: stdout_console().print(
-            f"deployment [bold]{doc['id']}[/] {doc.get('state', '')}; OpenAI base_url: {doc['gateway_url']}"
+            f"deployment [bold]{doc['id']}[/] of {doc['version']}: {doc['status']}; "
+            f"OpenAI base_url: {doc['gateway_url']} (with an API key)"
         ),
         to_json=lambda doc: doc,
     )
@@ -79,27 +82,30 @@ def list_(ctx: typer.Context, project: str = PROJECT_OPTION, json_output: bool =
     )
 
 
-@app.command("stop")
-def stop(
-    ctx: typer.Context,
-    deployment: str = typer.Argument(..., help="Deployment id."),
-    project: str = PROJECT_OPTION,
-    json_output: bool = JSON_OPTION,
-) -> None:
-    """Stop a deployment's replicas (it can be started again)."""
+def _transition(verb: str, help_text: str) -> None:
+    def command(
+        ctx: typer.Context,
+        deployment: str = typer.Argument(..., help="Deployment id."),
+        project: str = PROJECT_OPTION,
+        json_output: bool = JSON_OPTION,
+    ) -> None:
+        def action() -> dict[str, Any]:
+            with connect(ctx) as client:
+                return dict(getattr(client.deployments, verb)(project, deployment))
 
-    def action() -> dict[str, Any]:
-        with connect(ctx) as client:
-            return client.deployments.stop(project, deployment)
+        run_command(
+            json_output,
+            action,
+            render=lambda doc: stdout_console().print(f"deployment [bold]{doc['id']}[/] {doc['status']}"),
+            to_json=lambda doc: doc,
+        )
 
-    run_command(
-        json_output,
-        action,
-        render=lambda doc: stdout_console().print(
-            f"deployment [bold]{doc['id']}[/] {doc.get('state', 'stopping')}"
-        ),
-        to_json=lambda doc: doc,
-    )
+    command.__doc__ = help_text
+    app.command(verb)(command)
+
+
+_transition("stop", "Stop a deployment's replicas (start brings it back on the same version).")
+_transition("start", "Start a stopped deployment again.")
 
 
 __all__ = ["app"]

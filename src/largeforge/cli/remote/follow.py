@@ -3,7 +3,9 @@ JSON lines (scripts), both on stderr so stdout keeps the final result.
 
 The worker reports progress with :class:`largeforge.progress.JsonLinesProgress` records
 (``{"event": "start"|"progress"|"finish", "task", "completed", "total", …metrics}``), which arrive
-here as ``progress`` events; ``state`` events mark the job's transitions, ``log`` events carry output.
+here as ``progress`` events; ``state`` events mark the job's transitions, ``log`` events carry what
+the runner says (``{"message": …}``: stages, registered versions, errors), ``metric`` events the
+training metrics, and ``end`` closes the stream.
 """
 
 from __future__ import annotations
@@ -22,20 +24,20 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.text import Text
 
 from largeforge.cli.output import stderr_console
 from largeforge.clients import PlatformClient, ServerEvent
 
 # Progress-record keys that are bookkeeping, not metrics worth showing next to a bar.
 _RECORD_KEYS = frozenset({"event", "task", "completed", "total", "time", "stage"})
+_STATE_STYLE = {"succeeded": "green", "failed": "red", "cancelled": "yellow"}
 
 
 class RichJobView:
-    """One bar per progress task of the job, metrics beside it, a line per state change."""
+    """One bar per progress task of the job, metrics beside it, a line per state change and log message."""
 
-    def __init__(self, console: Console | None = None, *, show_logs: bool = False) -> None:
-        self.console = console or stderr_console()
-        self.show_logs = show_logs
+    def __init__(self, console: Console | None = None) -> None:
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
@@ -43,7 +45,7 @@ class RichJobView:
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TextColumn("{task.fields[metrics]}"),
-            console=self.console,
+            console=console or stderr_console(),
         )
         self._tasks: dict[str, TaskID] = {}
 
@@ -56,34 +58,36 @@ class RichJobView:
 
     def show(self, event: ServerEvent) -> None:
         data = event.data if isinstance(event.data, dict) else {"message": event.data}
+        console = self.progress.console
         if event.event == "progress":
             self._progress(data)
         elif event.event == "state":
-            state = data.get("state", "?")
-            detail = data.get("error") or data.get("message") or ""
-            color = {"succeeded": "green", "failed": "red", "cancelled": "yellow"}.get(state, "cyan")
-            self.progress.console.print(f"[{color}]● {state}[/] {detail}".rstrip(), highlight=False)
-        elif event.event == "log" and self.show_logs:
-            self.progress.console.print(
-                f"[dim]{data.get('line') or data.get('message') or data}[/]", highlight=False
-            )
+            state = str(data.get("state", "?"))
+            line = Text("● ", style=_STATE_STYLE.get(state, "cyan"))
+            line.append(state, style=_STATE_STYLE.get(state, "cyan"))
+            if data.get("attempts"):
+                line.append(f" (attempt {data['attempts']})", style="dim")
+            if data.get("error"):
+                line.append(f" {data['error']}")
+            console.print(line)
+        elif event.event == "log":
+            console.print(Text(str(data.get("message", data)), style="dim"))
         elif event.event == "metric":
             shown = "  ".join(f"{k}={_metric(v)}" for k, v in data.items() if k not in _RECORD_KEYS)
             if shown:
-                self.progress.console.print(f"[dim]metrics[/] {shown}", highlight=False)
+                console.print(Text(f"metrics {shown}", style="dim"))
 
     def _progress(self, record: dict[str, Any]) -> None:
         name = str(record.get("task") or "job")
         total = record.get("total")
-        metrics = "  ".join(f"{k}={_metric(v)}" for k, v in record.items() if k not in _RECORD_KEYS)
         task = self._tasks.get(name)
         if task is None:
-            task = self.progress.add_task(name, total=total, metrics="")
-            self._tasks[name] = task
+            task = self._tasks[name] = self.progress.add_task(name, total=total, metrics="")
         if record.get("event") == "finish" and total is not None:
             self.progress.update(task, completed=total, total=total)
         elif record.get("completed") is not None:
             self.progress.update(task, completed=record["completed"], total=total)
+        metrics = "  ".join(f"{k}={_metric(v)}" for k, v in record.items() if k not in _RECORD_KEYS)
         if metrics:
             self.progress.update(task, metrics=metrics)
 
@@ -102,13 +106,9 @@ class JsonLinesJobView:
         sys.stderr.flush()
 
 
-def follow_job(
-    client: PlatformClient, project: str, job: str, *, json_output: bool, show_logs: bool = False
-) -> dict[str, Any]:
+def follow_job(client: PlatformClient, project: str, job: str, *, json_output: bool) -> dict[str, Any]:
     """Show the job's events live until it ends; return its final state."""
-    view: RichJobView | JsonLinesJobView = (
-        JsonLinesJobView() if json_output else RichJobView(show_logs=show_logs)
-    )
+    view: RichJobView | JsonLinesJobView = JsonLinesJobView() if json_output else RichJobView()
     with view:
         for event in client.jobs.events(project, job):
             view.show(event)

@@ -61,7 +61,6 @@ def submit(
         None, min=1, help="Attempts before the job fails (server default 3)."
     ),
     follow: bool = typer.Option(False, "--follow", "-f", help="Show live progress until the job ends."),
-    logs: bool = typer.Option(False, "--logs", help="With --follow: print the job's log lines too."),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Queue a job; with --follow, show its progress live (server-sent events) until it ends."""
@@ -77,7 +76,7 @@ def submit(
                 return job
             if not json_output:
                 stdout_console().print(f"submitted job [bold]{job['id']}[/] ({kind}) to {project}")
-            return _finished(follow_job(client, project, job["id"], json_output=json_output, show_logs=logs))
+            return _finished(follow_job(client, project, job["id"], json_output=json_output))
 
     def render(job: dict[str, Any]) -> None:
         if follow:
@@ -139,7 +138,6 @@ def follow(
     ctx: typer.Context,
     job: str = typer.Argument(..., help="Job id."),
     project: str = PROJECT_OPTION,
-    logs: bool = typer.Option(False, "--logs", help="Print the job's log lines too."),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Show a job's progress live until it ends (exit code 1 when it fails or is cancelled)."""
@@ -147,7 +145,7 @@ def follow(
 
     def action() -> dict[str, Any]:
         with connect(ctx) as client:
-            return _finished(follow_job(client, project, job, json_output=json_output, show_logs=logs))
+            return _finished(follow_job(client, project, job, json_output=json_output))
 
     def render(doc: dict[str, Any]) -> None:
         stdout_console().print(f"job [bold]{doc['id']}[/] {doc.get('state')}")
