@@ -101,3 +101,20 @@ def test_a_service_whose_own_imports_fail_is_an_error(
     monkeypatch.setattr(server_module, "SUPERVISOR", broken)
     with pytest.raises(ModuleNotFoundError, match="lf_dependency_that_is_not_installed"):
         server_module.build_server_app(Settings(), worker=False)
+
+
+def test_an_unreachable_database_is_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from largeforge.cli.main import app
+    from largeforge.settings import get_settings
+    from tests.conftest import _free_port
+
+    monkeypatch.setenv(
+        "LARGEFORGE_DATABASE_URL", f"postgresql+psycopg://lf:secret@127.0.0.1:{_free_port()}/lf"
+    )
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["server", "--port", str(_free_port())])
+    assert result.exit_code == 1, result.output
+    assert "cannot open the database postgresql+psycopg://lf:***@127.0.0.1" in result.stderr
+    assert "secret" not in result.output and "Traceback" not in result.output

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from largeforge.cli.output import fail
+from largeforge.errors import LargeForgeError
+
 
 def server(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 in a container)."),
@@ -32,11 +35,14 @@ def server(
     Logs are JSON lines on stderr (LARGEFORGE_LOG_FORMAT=text for people)."""
     from largeforge.platform.server import run_server
 
-    run_server(
-        host,
-        port,
-        worker=not no_worker,
-        supervisor=not no_supervisor,
-        secure_cookies=secure_cookies,
-        graceful_timeout=graceful_timeout,
-    )
+    try:
+        run_server(
+            host,
+            port,
+            worker=not no_worker,
+            supervisor=not no_supervisor,
+            secure_cookies=secure_cookies,
+            graceful_timeout=graceful_timeout,
+        )
+    except LargeForgeError as error:
+        raise fail(error, False) from None

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from largeforge.errors import Unavailable
 from largeforge.platform.app import Hook, create_platform_app
 from largeforge.platform.logging_setup import configure_logging
 
@@ -107,12 +108,25 @@ def run_server(
     Args:
         graceful_timeout: seconds in-flight requests get to finish after the signal; longer ones
             (event streams) are cancelled.
+
+    Raises:
+        Unavailable: the database cannot be reached (before anything is served).
     """
+    from sqlalchemy.exc import OperationalError
+
     from largeforge.settings import get_settings
 
     settings = settings or get_settings()
+    try:
+        # Opening the database (and migrating it) happens here, so a wrong URL fails before logging
+        # is taken over and before the port is bound.
+        app = build_server_app(settings, worker=worker, supervisor=supervisor, secure_cookies=secure_cookies)
+    except OperationalError as exc:
+        raise Unavailable(
+            f"cannot open the database {_redacted(settings.resolved_database_url())}: {exc.orig}; "
+            "check LARGEFORGE_DATABASE_URL and that the database server runs"
+        ) from exc
     configure_logging(settings.log_format, settings.log_level)
-    app = build_server_app(settings, worker=worker, supervisor=supervisor, secure_cookies=secure_cookies)
     config = uvicorn.Config(
         app,
         host=host,
