@@ -274,3 +274,42 @@ def test_qualify_recipe_pins_the_projects_versions(
             qualify_recipe(session, alpha, {"data": {"train": "/etc/passwd"}})
         with pytest.raises(InvalidInput, match=r"data\.train"):
             qualify_recipe(session, alpha, {"method": "sft"})
+
+
+def test_a_streamed_form_is_cut_off_at_the_limit(tmp_path: Path) -> None:
+    """A chunked multipart body with no Content-Length: refused once the file part crosses the limit,
+    with the rest of the body never read, and the temporary directory removed."""
+    import asyncio
+
+    from starlette.requests import Request
+
+    from largeforge.errors import TooLarge
+    from largeforge.platform.datasets.upload import receive_upload
+
+    boundary = "lfboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nchat\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jsonl"\r\n\r\n'
+    ).encode()
+    chunks = [head] + [b'{"text": "row"}\n' * 64] * 100 + [f"\r\n--{boundary}--\r\n".encode()]
+    served = iter(chunks)
+    read = []
+
+    async def receive() -> dict[str, Any]:
+        chunk = next(served, b"")
+        read.append(chunk)
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunk)}
+
+    headers = [(b"content-type", f"multipart/form-data; boundary={boundary}".encode())]
+    request = Request(
+        {"type": "http", "method": "POST", "headers": headers, "path": "/", "query_string": b""}, receive
+    )
+
+    async def upload() -> None:
+        async with receive_upload(request, limit=4096, scratch_dir=tmp_path):
+            raise AssertionError("an over-limit upload must not reach the caller")
+
+    with pytest.raises(TooLarge):
+        asyncio.run(upload())
+    assert len(read) < 10  # stopped at the limit, not at the end of the body
+    assert list(tmp_path.iterdir()) == []
