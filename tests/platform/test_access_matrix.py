@@ -24,12 +24,16 @@ FAKE_ID = "0" * 32
 # the audit log. Outside: users manage their own keys and create projects; global admins manage users
 # and read the whole audit log.
 ADMIN_ONLY_IN_PROJECT = ("/members", "/keys", "/audit")
+# Destructive beyond a developer's day-to-day: deleting a registered model version.
+ADMIN_ONLY_ROUTES = {("DELETE", f"{PROJECT}/models/{{name}}/versions/{{version}}")}
 GLOBAL_ADMIN_PREFIXES = ("/api/v1/users", "/api/v1/audit")
 
 
 def expected_permission(method: str, path: str) -> str:
     if path in PUBLIC_PATHS or path.startswith("/ui"):
         return "public"
+    if (method, path) in ADMIN_ONLY_ROUTES:
+        return Role.admin.value
     if path.startswith(PROJECT):
         rest = path[len(PROJECT) :]
         if rest.startswith(ADMIN_ONLY_IN_PROJECT) and not (rest == "/members" and method == "GET"):
