@@ -315,7 +315,10 @@ def _die_with_parent() -> None:
     with every child, so that the worker that claims the job next is the only one running it."""
 
     def watch() -> None:
-        sys.stdin.buffer.read()
+        # The raw descriptor, not sys.stdin: a daemon thread blocked in a buffered reader's lock
+        # aborts the interpreter's shutdown.
+        while os.read(0, 4096):
+            pass
         os.killpg(os.getpgrp(), signal.SIGKILL)
 
     if not stat.S_ISFIFO(os.fstat(0).st_mode):

@@ -214,6 +214,16 @@ class Worker:
         payload = {"job_id": job.id, "kind": job.kind, "spec": job.spec, "attempt": job.attempts}
         (job_dir / JOB_FILE).write_text(json.dumps(payload, indent=2), encoding="utf-8")
         attempt = _Attempt(job, self.executor.start(job_dir, self.env), seen_metrics=seen)
+        attempt.pending.append(
+            (
+                "log",
+                {
+                    "message": f"attempt {job.attempts} started on worker {self.worker_id}",
+                    "worker": self.worker_id,
+                    "pid": getattr(attempt.execution, "pid", None),
+                },
+            )
+        )
         with self._lock:
             self._attempts[job.id] = attempt
             if self._stopping.is_set():  # stop() began while this job was being claimed

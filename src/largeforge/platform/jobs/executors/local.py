@@ -48,8 +48,9 @@ class ProcessExecution:
 
     def _pump(self) -> None:
         assert self.process.stdout is not None
-        for raw in self.process.stdout:
-            self._lines.put(raw.decode("utf-8", "replace").rstrip("\r\n"))
+        with self.process.stdout:
+            for raw in self.process.stdout:
+                self._lines.put(raw.decode("utf-8", "replace").rstrip("\r\n"))
         self._lines.put(None)
 
     def read_lines(self, timeout: float) -> list[str]:
@@ -71,9 +72,14 @@ class ProcessExecution:
             return None
         if self._exited_at is None:
             self._exited_at = time.monotonic()
-        if self._eof and self._lines.empty():
+        if (self._eof and self._lines.empty()) or time.monotonic() - self._exited_at > _DRAIN_SECONDS:
+            self._close_stdin()
             return code
-        return code if time.monotonic() - self._exited_at > _DRAIN_SECONDS else None
+        return None
+
+    def _close_stdin(self) -> None:
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()
 
     def terminate(self, grace_seconds: float = 10.0) -> None:
         self._signal(signal.SIGTERM)
@@ -81,6 +87,7 @@ class ProcessExecution:
             self.process.wait(timeout=grace_seconds)
         self._signal(signal.SIGKILL)  # the group: children that ignored SIGTERM, or outlived the runner
         self.process.wait()
+        self._close_stdin()
 
     def _signal(self, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError):  # the group is gone already
