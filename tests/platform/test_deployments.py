@@ -345,6 +345,29 @@ def test_callers_need_the_developer_role_and_membership(live: Live) -> None:
 
 
 @pytest.mark.slow
+def test_a_keys_token_limit_is_charged_with_what_the_gateway_metered(live: Live) -> None:
+    import openai
+
+    assert live.client is not None
+    created = live.client.post(
+        "/api/v1/keys", json={"name": "tight", "tokens_per_minute": 3}, headers=live.cast.auth("developer")
+    )
+    assert created.status_code == 201, created.text
+    client = live.openai()
+    client.api_key = created.json()["key"]
+    first = client.completions.create(model="tiny", prompt="hello world", max_tokens=4)
+    assert first.usage is not None and first.usage.total_tokens > 3  # served, then charged
+    with pytest.raises(openai.RateLimitError, match="token limit of 3 tokens/min"):
+        client.completions.create(model="tiny", prompt="hello", max_tokens=4)
+    summary = live.client.get(
+        f"{API}/{live.alpha}/usage", params={"group_by": "key"}, headers=live.cast.auth("viewer")
+    ).json()
+    tight = next(group for group in summary["data"] if group["group"] == created.json()["id"])
+    assert (tight["requests"], tight["total_tokens"]) == (1, first.usage.total_tokens)
+    assert tight["label"].endswith(" tight")
+
+
+@pytest.mark.slow
 def test_router_config_is_valid_for_the_router(
     live: Live, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
