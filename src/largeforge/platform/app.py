@@ -70,6 +70,7 @@ def create_platform_app(
             app.state.ready = False
             for hook in shutdown or []:
                 await _maybe_await(hook(app))
+            app.state.rate_limiter.close()
 
     app = FastAPI(
         title="LargeForge control plane",
