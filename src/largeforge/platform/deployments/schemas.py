@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SERVED_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+MODEL_REF = r"^[^:@\s]+(:[0-9]{1,9}|@[^:@\s]+)?$"  # NAME, NAME:VERSION or NAME@ALIAS
 Engine = Literal["hf", "llamacpp"]
 DType = Literal["auto", "float32", "bfloat16", "float16"]
 DesiredState = Literal["running", "stopped"]
@@ -23,6 +24,7 @@ class DeploymentCreate(BaseModel):
     model: str = Field(
         min_length=1,
         max_length=200,
+        pattern=MODEL_REF,
         description="A model of this project: NAME (newest version), NAME:VERSION or NAME@ALIAS. The "
         "reference is resolved once: restarts keep serving that version even when the alias moves.",
     )

@@ -105,7 +105,10 @@ class UsageService:
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"{value.isoformat()} is out of range; give a time in years 1-9999 UTC") from None
 
 
 __all__ = ["UsageEntry", "UsageService", "record_usage"]
