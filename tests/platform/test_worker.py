@@ -185,3 +185,51 @@ def test_ray_executor_runs_a_job_on_a_local_ray_instance(
         e.data["step"] for e in events_of(platform_db, job["id"]) if e.type == "metric" and "loss" in e.data
     ]
     assert losses == [1, 2]
+
+
+SUITE = {
+    "name": "tiny-json",
+    "generation": {"max_tokens": 4, "temperature": 0},
+    "cases": [
+        {"id": "one", "prompt": "Maria Lopez, 34, lives in Lisbon.", "expected": '{"name": "Maria Lopez"}'},
+        {"id": "two", "prompt": "hello world", "expected": '{"name": "Ana"}'},
+    ],
+    "checks": [{"type": "json", "name": "json_valid"}],
+}
+
+
+@sqlite_only
+def test_pipeline_trains_evaluates_gates_promotes_and_deploys(
+    platform_client: TestClient, cast: Cast, platform_db: str, tiny_model_dir: Path, make_worker: Any
+) -> None:
+    upload_dataset(platform_client, cast)
+    spec = {
+        "recipe": tiny_recipe(tiny_model_dir, steps=2),
+        "suite": SUITE,
+        "gate": {"pass_rate": 0.0},
+        "register": {"name": "piped", "alias": "production"},
+        "deploy": {"replicas": 1},
+    }
+    job = submit(platform_client, cast, {"kind": "pipeline", "spec": spec}).json()
+    make_worker(lease_seconds=20)
+    done = wait_for(platform_client, cast, job["id"], TERMINAL, timeout=300)
+    assert done["state"] == "succeeded", done["error"]
+    result = done["result"]
+    assert result["gate_passed"] is True and result["alias_moved"] is True
+    assert result["registered"].endswith("piped:1") and result["train"]["steps"] == 2
+    deployments = platform_client.get(
+        f"/api/v1/projects/{cast.projects['alpha']}/deployments", headers=cast.auth("viewer")
+    )
+    assert result["deployment"] in deployments.text and "piped" in deployments.text
+    stages = [
+        e.data["message"]
+        for e in events_of(platform_db, job["id"])
+        if e.type == "log" and "stage" in str(e.data)
+    ]
+    assert stages == ["stage: train", "stage: evaluate", "stage: gate"]
+
+    # A gate the model cannot pass fails the pipeline for good: nothing is promoted or deployed.
+    strict = {**spec, "gate": {"pass_rate": 1.5}, "register": {"name": "piped", "alias": "strict"}}
+    failing = submit(platform_client, cast, {"kind": "pipeline", "spec": strict}).json()
+    failed = wait_for(platform_client, cast, failing["id"], TERMINAL, timeout=300)
+    assert failed["state"] == "failed" and failed["attempts"] == 1 and "gate failed" in failed["error"]

@@ -100,7 +100,9 @@ class JobCreate(BaseModel):
         description="train: {recipe}; evaluate: {suite, model}; export: {format, model, ...}; "
         "pipeline: {recipe, suite?, gate?, register {name, alias?}, deploy {replicas}?}."
     )
-    name: str | None = Field(None, max_length=200, description="A label for people; not unique.")
+    name: str | None = Field(
+        None, max_length=200, pattern=r"^[^\x00]*$", description="A label for people; not unique."
+    )
     priority: int = Field(0, ge=-100, le=100, description="Higher runs first among queued jobs.")
     max_attempts: int = Field(3, ge=1, le=20, description="Attempts before the job counts as failed.")
 

@@ -100,7 +100,7 @@ class JobService:
         if kind == "train":
             document["recipe"] = self._resolve_recipe(project, document["recipe"])
         elif kind == "evaluate":
-            document["suite"] = _check_suite(document["suite"])
+            document["suite"] = _check_suite(self.session, project, document["suite"])
             document["model"] = self.resolve_model(project, document["model"])
         elif kind == "export":
             self._resolve_export(project, document, ExportJobSpec.model_validate(spec))
@@ -139,7 +139,7 @@ class JobService:
         document["register"]["public_name"] = spec.register_step.name
         document["recipe"]["register_as"] = {"name": document["register"]["name"]}
         if spec.suite is not None:
-            document["suite"] = _check_suite(document["suite"])
+            document["suite"] = _check_suite(self.session, project, document["suite"])
 
     def resolve_model(self, project: Project, reference: str) -> str:
         """This project's model reference (``NAME``, ``NAME:N``, ``NAME@ALIAS``) as a registry reference.
@@ -150,6 +150,8 @@ class JobService:
         Raises:
             NotFound: not one of the project's models. InvalidInput: not a model reference at all.
         """
+        if "\x00" in reference:
+            raise InvalidInput("model: a model reference cannot contain NUL characters")
         if "/" in reference or Path(reference).expanduser().exists():
             return reference
         qualified = registry_ref(project, reference)
@@ -220,14 +222,31 @@ def _now() -> Any:
     return utcnow()
 
 
-def _check_suite(document: dict[str, Any]) -> dict[str, Any]:
+def _check_suite(session: Session, project: Project, document: dict[str, Any]) -> dict[str, Any]:
+    """The suite validated by the evaluation library, its ``cases_from`` dataset made the project's
+    stored version (never a file on the server)."""
+    from largeforge.data.versions import open_dataset_store
     from largeforge.evaluation.suites import validate_suite
+    from largeforge.platform.datasets.service import DatasetService
 
     try:
-        validate_suite(document)
+        suite = validate_suite(document)
     except InvalidInput as exc:
         raise InvalidInput(f"spec.suite: {exc.message}") from exc
-    return document
+    if suite.cases_from is None:
+        return document
+    reference = suite.cases_from.dataset
+    if "/" in reference or "\\" in reference:
+        raise InvalidInput(
+            f"spec.suite.cases_from.dataset: {reference!r} looks like a file path; upload the file as a "
+            "dataset of the project and name it here"
+        )
+    try:
+        version = DatasetService(session, open_dataset_store()).resolve(project, reference)
+    except NotFound as exc:
+        raise NotFound(f"spec.suite.cases_from.dataset: {exc.message}") from exc
+    cases_from = suite.cases_from.model_dump(mode="json") | {"dataset": version.version_id}
+    return {**document, "cases_from": cases_from}
 
 
 def _require_deployments() -> None:
