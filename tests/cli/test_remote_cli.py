@@ -7,15 +7,17 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import Result
 from typer.testing import CliRunner
 
 from largeforge.cli.main import app
 from largeforge.settings import get_settings
-from tests.clients.conftest import LivePlatform, live_platform
+from tests.clients.conftest import LivePlatform, live_platform, working_platform
+from tests.clients.test_platform_client import SFT_DATA, tiny_recipe
 from tests.platform.conftest import PASSWORD
 
-__all__ = ["live_platform"]
+__all__ = ["live_platform", "working_platform"]
 
 runner = CliRunner()
 
@@ -105,3 +107,72 @@ def test_login_prints_a_working_key(live_platform: LivePlatform, monkeypatch: py
     assert [(p["name"], p["role"]) for p in json.loads(listed.stdout)] == [("alpha", "developer")]
     wrong = remote(live_platform, "login", "admin@example.com", stdin="not the password\n")
     assert wrong.exit_code == 1 and "Traceback" not in wrong.output
+
+
+def test_jobs_and_datasets_commands(
+    live_platform: LivePlatform, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    monkeypatch.setenv("LF_TEST_KEY", live_platform.cast.keys["developer"])
+    uploaded = remote(live_platform, "datasets", "upload", str(SFT_DATA), "-p", "alpha", "-n", "extraction")
+    assert uploaded.exit_code == 0, uploaded.output
+    assert "extraction@1" in uploaded.stdout and "data.train" in uploaded.stdout
+    listed = json.loads(remote(live_platform, "datasets", "list", "-p", "alpha", "--json").stdout)
+    assert [(d["name"], d["versions"]) for d in listed] == [("extraction", 1)]
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(tiny_recipe(tiny_model_dir)), encoding="utf-8")
+    submitted = remote(live_platform, "jobs", "submit", str(recipe), "-p", "alpha", "--name", "cli", "--json")
+    assert submitted.exit_code == 0, submitted.output
+    job = json.loads(submitted.stdout)
+    assert (job["kind"], job["state"], job["name"]) == ("train", "queued", "cli")
+    assert job["spec"]["recipe"]["training"]["max_steps"] == 4
+    table = remote(live_platform, "jobs", "list", "-p", "alpha")
+    assert table.exit_code == 0 and job["id"][:8] in table.stdout and "queued" in table.stdout
+    status = json.loads(remote(live_platform, "jobs", "status", job["id"], "-p", "alpha", "--json").stdout)
+    assert status["id"] == job["id"]
+    cancelled = remote(live_platform, "jobs", "cancel", job["id"], "-p", "alpha")
+    assert cancelled.exit_code == 0 and "cancelled" in cancelled.stdout
+    # Following a cancelled job ends at once with exit code 1 and the job's state.
+    followed = remote(live_platform, "jobs", "follow", job["id"], "-p", "alpha")
+    assert followed.exit_code == 1 and "cancelled" in followed.output
+    again = remote(live_platform, "jobs", "cancel", job["id"], "-p", "alpha", "--json")
+    assert again.exit_code == 1 and json.loads(again.stdout)["error"]["code"] == "conflict"
+    retried = json.loads(remote(live_platform, "jobs", "retry", job["id"], "-p", "alpha", "--json").stdout)
+    assert retried["state"] == "queued"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        yaml.safe_dump({**tiny_recipe(tiny_model_dir), "data": {"train": "nope"}}), encoding="utf-8"
+    )
+    refused = remote(live_platform, "jobs", "submit", str(bad), "-p", "alpha")
+    assert refused.exit_code == 1 and "nope" in refused.output and "Traceback" not in refused.output
+
+
+def test_deployments_commands_report_the_servers_answer(
+    live_platform: LivePlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LF_TEST_KEY", live_platform.cast.keys["developer"])
+    empty = remote(live_platform, "deployments", "list", "-p", "alpha")
+    assert empty.exit_code == 0 and "no deployments" in empty.stdout
+    missing = remote(live_platform, "deployments", "create", "no-such-model", "-p", "alpha")
+    assert missing.exit_code == 1 and "no-such-model" in missing.output
+    malformed = remote(live_platform, "deployments", "create", "m", "-p", "alpha", "--adapter", "oops")
+    assert malformed.exit_code == 1 and "NAME=REF" in malformed.output
+    unknown = remote(live_platform, "deployments", "stop", "0" * 32, "-p", "alpha")
+    assert unknown.exit_code == 1 and "Traceback" not in unknown.output
+
+
+@pytest.mark.slow
+def test_submit_follow_shows_live_progress_until_success(
+    working_platform: LivePlatform, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    monkeypatch.setenv("LF_TEST_KEY", working_platform.cast.keys["developer"])
+    remote(working_platform, "datasets", "upload", str(SFT_DATA), "-p", "alpha", "-n", "extraction")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(tiny_recipe(tiny_model_dir)), encoding="utf-8")
+    followed = remote(working_platform, "jobs", "submit", str(recipe), "-p", "alpha", "--follow", "--json")
+    assert followed.exit_code == 0, followed.output
+    job = json.loads(followed.stdout)
+    assert job["state"] == "succeeded"
+    events = [json.loads(line) for line in followed.stderr.splitlines() if line.startswith("{")]
+    assert [e["data"]["state"] for e in events if e["type"] == "state"] == ["queued", "running", "succeeded"]
+    assert any(e["type"] == "progress" and e["data"].get("completed") == 4 for e in events)

@@ -59,22 +59,53 @@ def start_platform(
     raise RuntimeError(f"the control plane did not become ready at {url}")
 
 
-@pytest.fixture
-def live_platform(tmp_path: Path) -> Iterator[LivePlatform]:
-    """The control plane over a fresh SQLite file, with the cast of tests/platform/conftest.py."""
+def _run_platform(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, with_worker: bool
+) -> Iterator[LivePlatform]:
     from largeforge.db import dispose_engines
     from largeforge.platform.deps import make_session_factory
+    from largeforge.settings import get_settings
 
     database_url = f"sqlite:///{tmp_path / 'platform.db'}"
-    server, thread, url = start_platform(database_url)
+    # The job runner's subprocesses (dataset store, registry) must see the same database.
+    monkeypatch.setenv("LARGEFORGE_DATABASE_URL", database_url)
+    monkeypatch.setenv("LARGEFORGE_JOB_POLL_SECONDS", "0.2")
+    get_settings.cache_clear()
+    hooks: tuple[list[Callable[[Any], Any]] | None, list[Callable[[Any], Any]] | None] = (None, None)
+    if with_worker:
+        from largeforge.platform.jobs.worker import start_embedded_worker, stop_embedded_worker
+
+        hooks = ([start_embedded_worker], [stop_embedded_worker])
+    server, thread, url = start_platform(database_url, *hooks)
     try:
         with make_session_factory(database_url)() as session:
             cast = make_cast(session)
         yield LivePlatform(url=url, cast=cast, database_url=database_url, app=server.config.app)
     finally:
         server.should_exit = True
-        thread.join(timeout=30)
+        thread.join(timeout=60)
         dispose_engines()
+        get_settings.cache_clear()
 
 
-__all__ = ["LivePlatform", "fake_upstream", "live_platform", "router_process", "start_platform"]
+@pytest.fixture
+def live_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LivePlatform]:
+    """The control plane over a fresh SQLite file, with the cast of tests/platform/conftest.py; no worker,
+    so submitted jobs stay queued."""
+    yield from _run_platform(tmp_path, monkeypatch, with_worker=False)
+
+
+@pytest.fixture
+def working_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LivePlatform]:
+    """The same with the embedded worker: submitted jobs run (in subprocesses, as in `largeforge server`)."""
+    yield from _run_platform(tmp_path, monkeypatch, with_worker=True)
+
+
+__all__ = [
+    "LivePlatform",
+    "fake_upstream",
+    "live_platform",
+    "router_process",
+    "start_platform",
+    "working_platform",
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,7 @@ def test_parse_events_follows_the_sse_rules() -> None:
     events = list(parse_events(lines))
     assert [(e.id, e.event, e.data) for e in events] == [
         ("1", "progress", {"step": 1}),
-        ("1", "message", "plain"),
+        (None, "message", "plain"),  # an event without an id line has none of its own
         ("3", "message", {"a": 2}),  # data lines join with newlines before decoding
     ]
     assert events[0].seq == 1
@@ -225,3 +226,75 @@ def test_dataset_upload_versions_and_preview(live_platform: LivePlatform, tmp_pa
 def _named(handle: io.BytesIO, name: str) -> io.BytesIO:
     handle.name = name  # what an open file has: the upload's file name (and so its format) comes from it
     return handle
+
+
+SFT_DATA = Path(__file__).resolve().parents[2] / "examples" / "data" / "extraction-sft.jsonl"
+
+
+def tiny_recipe(model: Path, steps: int = 4) -> dict[str, Any]:
+    """A few LoRA SFT steps on the nano model over the project's dataset ``extraction``."""
+    return {
+        "method": "sft",
+        "model": str(model),
+        "data": {"train": "extraction"},
+        "training": {"max_steps": steps, "batch_size": 4, "learning_rate": 1e-2, "max_length": 96},
+        "lora": {"r": 4},
+        "checkpoints": {"save_steps": 2, "keep_last": 1},
+    }
+
+
+def test_jobs_submit_list_cancel_retry_without_a_worker(
+    live_platform: LivePlatform, tiny_model_dir: Path
+) -> None:
+    with PlatformClient(live_platform.url, api_key=live_platform.cast.keys["developer"]) as client:
+        client.datasets.upload("alpha", SFT_DATA, name="extraction")
+        job = client.jobs.submit(
+            "alpha", "train", {"recipe": tiny_recipe(tiny_model_dir)}, priority=3, name="t"
+        )
+        assert (job["state"], job["priority"], job["name"]) == ("queued", 3, "t")
+        assert [j["id"] for j in client.jobs.list("alpha", state="queued")] == [job["id"]]
+        assert client.jobs.list("alpha", state="running") == []
+        assert client.jobs.logs("alpha", job["id"]) == ""
+        with pytest.raises(BadRequest, match="max_steps"):
+            bad = tiny_recipe(tiny_model_dir, steps=0)
+            client.jobs.submit("alpha", "train", {"recipe": bad})
+        with pytest.raises(ResourceNotFound):
+            client.jobs.get("beta", job["id"])
+        cancelled = client.jobs.cancel("alpha", job["id"])
+        assert cancelled["state"] == "cancelled"
+        # The stream of a finished job replays its history and ends by itself.
+        events = list(client.jobs.events("alpha", job["id"]))
+        assert [e.event for e in events][-1] == "end"
+        assert [e.data["state"] for e in events if e.event == "state"][-1] == "cancelled"
+        assert [e.seq for e in events if e.seq is not None] == sorted(
+            {e.seq for e in events if e.seq is not None}
+        )
+        later = [
+            e.seq for e in client.jobs.events("alpha", job["id"], after=events[0].seq) if e.event != "end"
+        ]
+        assert later == [e.seq for e in events[1:] if e.event != "end"]
+        assert client.jobs.wait("alpha", job["id"], timeout=10)["state"] == "cancelled"
+        with pytest.raises(StateConflict):
+            client.jobs.cancel("alpha", job["id"])
+        assert client.jobs.retry("alpha", job["id"])["state"] == "queued"
+    with PlatformClient(live_platform.url, api_key=live_platform.cast.keys["viewer"]) as viewer:
+        assert viewer.jobs.get("alpha", job["id"])["state"] == "queued"
+        with pytest.raises(PermissionDenied):
+            viewer.jobs.cancel("alpha", job["id"])
+
+
+@pytest.mark.slow
+def test_a_training_job_runs_and_is_followed_live(
+    working_platform: LivePlatform, tiny_model_dir: Path
+) -> None:
+    with PlatformClient(working_platform.url, api_key=working_platform.cast.keys["developer"]) as client:
+        client.datasets.upload("alpha", SFT_DATA, name="extraction")
+        job = client.jobs.submit("alpha", "train", {"recipe": tiny_recipe(tiny_model_dir)})
+        events = list(client.jobs.events("alpha", job["id"], deadline=time.monotonic() + 300))
+        states = [e.data["state"] for e in events if e.event == "state"]
+        assert states == ["queued", "running", "succeeded"], [e.data for e in events if e.event == "state"]
+        steps = [e.data for e in events if e.event == "progress" and e.data.get("total") == 4]
+        assert steps and steps[-1]["completed"] == 4
+        final = client.jobs.wait("alpha", job["id"], timeout=30)
+        assert final["state"] == "succeeded" and final["result"]
+        assert client.jobs.logs("alpha", job["id"]) is not None

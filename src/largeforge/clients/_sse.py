@@ -31,7 +31,10 @@ class ServerEvent:
 
 def parse_events(lines: Iterable[str]) -> Iterator[ServerEvent]:
     """Yield each complete event of ``lines`` (line breaks already removed); an unfinished last
-    event (the connection broke mid-event) is dropped, as the spec says."""
+    event (the connection broke mid-event) is dropped, as the spec says.
+
+    ``id`` is the id this event carried, or None (a browser would keep the previous one as its
+    ``lastEventId``; the caller keeps its own, see ``Jobs.events``)."""
     event_id: str | None = None
     event_type = ""
     data: list[str] = []
@@ -40,7 +43,7 @@ def parse_events(lines: Iterable[str]) -> Iterator[ServerEvent]:
             if data:
                 text = "\n".join(data)
                 yield ServerEvent(id=event_id, event=event_type or "message", data=_decode(text))
-            event_type, data = "", []
+            event_id, event_type, data = None, "", []
             continue
         if line.startswith(":"):
             continue
@@ -51,7 +54,6 @@ def parse_events(lines: Iterable[str]) -> Iterator[ServerEvent]:
         elif name == "event":
             event_type = value
         elif name == "id" and "\0" not in value:
-            # The last event id persists across events until the server sends a new one.
             event_id = value
 
 
