@@ -109,15 +109,7 @@ class DeploymentService:
                 },
                 engine=spec.engine,
                 replicas=spec.replicas,
-                options={
-                    key: value
-                    for key, value in {
-                        "max_num_seqs": spec.max_num_seqs,
-                        "max_model_len": spec.max_model_len,
-                        "dtype": spec.dtype if spec.engine == "hf" else None,
-                    }.items()
-                    if value is not None
-                },
+                options=_engine_options(spec),
                 desired_state="running",
                 status="pending",
                 internal_key=secrets.token_urlsafe(32),
@@ -244,6 +236,16 @@ class DeploymentService:
                 self.registry.unpin(ref, holder)
             except NotFound:
                 continue  # the version is gone already: nothing left to hold
+
+
+def _engine_options(spec: DeploymentCreate) -> dict[str, int | str]:
+    """The ``largeforge serve`` options a deployment passes on (only those that were set)."""
+    options = {
+        "max_num_seqs": spec.max_num_seqs,
+        "max_model_len": spec.max_model_len,
+        "dtype": spec.dtype if spec.engine == "hf" else None,
+    }
+    return {key: value for key, value in options.items() if value is not None}
 
 
 def _version_refs(deployment: Deployment) -> list[str]:

@@ -197,7 +197,7 @@ class Supervisor:
         process = self._processes.get(key)
         if process is None:
             if now < backoff.not_before:
-                return None
+                return None  # crashed; waiting out its backoff
             process = self._processes[key] = self._launch(plan, number, replica_id)
             change: dict[str, Any] = {
                 "status": "starting",
@@ -206,32 +206,31 @@ class Supervisor:
                 "started_at": utcnow(),
             }
             return change | ({"restarts_inc": 1} if backoff.crashes else {})
-        code = process.popen.poll()
-        if code is None and not process.ready and now - process.launched > self._start_timeout:
-            _terminate([process.popen])
-            code = process.popen.returncode
-            reason = f"did not answer /health within {self._start_timeout:g} s"
-        else:
-            reason = f"exited with code {code}"
-        if code is not None:
+        failure = self._failure(process, now)
+        if failure is not None:
             del self._processes[key]
             backoff.crashes += 1
             delay = min(self._max_backoff, 2.0 ** (backoff.crashes - 1))
             backoff.not_before = now + delay
-            log.warning(
-                "replica %s of deployment %s %s; restarting in %.0f s",
-                number,
-                plan.deployment_id,
-                reason,
-                delay,
-            )
-            return {
-                "status": "crashed",
-                "pid": None,
-                "last_error": f"{reason}: {_tail(process.log_path, process.log_offset)}",
-            }
+            log.warning("replica %s of %s %s; restart in %.0f s", number, plan.deployment_id, failure, delay)
+            tail = _tail(process.log_path, process.log_offset)
+            return {"status": "crashed", "pid": None, "last_error": f"{failure}: {tail}"}
         if process.ready and backoff.crashes and now - process.ready_since > STABLE_AFTER_SECONDS:
             backoff.crashes = 0
+        return self._probe_change(process, now)
+
+    def _failure(self, process: _Process, now: float) -> str | None:
+        """Why the process is done for (it exited, or never came up in time), or None."""
+        code = process.popen.poll()
+        if code is not None:
+            return f"exited with code {code}"
+        if not process.ready and now - process.launched > self._start_timeout:
+            _terminate([process.popen])
+            return f"did not answer /health within {self._start_timeout:g} s"
+        return None
+
+    def _probe_change(self, process: _Process, now: float) -> dict[str, Any] | None:
+        """Probe /health (often while starting, every few seconds once up); a status change or None."""
         if process.ready and now - process.last_probe < HEALTH_INTERVAL_SECONDS:
             return None
         process.last_probe = now
