@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from sqlalchemy import select
 from largeforge.errors import Conflict
 from largeforge.platform.app import create_platform_app
 from largeforge.platform.deployments.orm import Deployment
-from largeforge.platform.deployments.supervisor import start_supervisor, stop_supervisor
+from largeforge.platform.deployments.repository import DeploymentRepository
+from largeforge.platform.deployments.supervisor import Supervisor, start_supervisor, stop_supervisor
 from largeforge.platform.deps import make_session_factory
 from largeforge.platform.models.service import claim_model, registry_name
 from largeforge.platform.projects.orm import Project
@@ -156,6 +158,35 @@ def test_other_projects_deployments_are_not_found(
     assert (
         platform_client.get(f"{API}/{alpha}/deployments/{created['id']}", headers=outsider).status_code == 404
     )
+
+
+def test_a_stop_that_a_dead_server_never_finished_is_settled(
+    platform_client: TestClient, cast: Cast, platform_db: str, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    alpha = cast.projects["alpha"]
+    register_model(platform_db, alpha, "tiny", tiny_model_dir)
+    created = platform_client.post(
+        f"{API}/{alpha}/deployments", json={"model": "tiny"}, headers=cast.auth("developer")
+    ).json()
+    factory = make_session_factory(platform_db)
+    with factory() as session:  # as a server left it when it died mid-stop
+        row = session.get(Deployment, created["id"])
+        assert row is not None
+        row.desired_state, row.status = "stopped", "stopping"
+        row.supervisor_id, row.supervisor_seen_at = "gone:1:x", datetime.now(UTC) - timedelta(hours=1)
+        replica = DeploymentRepository(session).add_replica(row.id, 0)
+        replica.status, replica.pid, replica.endpoint = "running", 999999, "http://127.0.0.1:9"
+        session.commit()
+    supervisor = Supervisor(factory, database_url=platform_db, home=tmp_path)
+    try:
+        supervisor.reconcile()  # starts nothing: the only deployment should not run
+    finally:
+        supervisor.stop()
+    after = platform_client.get(
+        f"{API}/{alpha}/deployments/{created['id']}", headers=cast.auth("viewer")
+    ).json()
+    assert after["status"] == "stopped"
+    assert [(r["status"], r["pid"], r["endpoint"]) for r in after["instances"]] == [("stopped", None, None)]
 
 
 # ---------------------------------------------------------------- one real replica (SQLite)

@@ -102,7 +102,26 @@ class DeploymentRepository:
             .values(supervisor_id=supervisor_id, supervisor_seen_at=now)
             .execution_options(synchronize_session=False)
         )
+        self._settle_orphans(stale_before)
         return self.held_by(supervisor_id)
+
+    def _settle_orphans(self, stale_before: datetime) -> None:
+        """Stopped deployments whose supervisor died before it could record the stop: they are down."""
+        orphans = select(Deployment.id).where(
+            Deployment.desired_state == "stopped", Deployment.supervisor_seen_at < stale_before
+        )
+        self._session.execute(
+            update(DeploymentReplica)
+            .where(DeploymentReplica.deployment_id.in_(orphans))
+            .values(status="stopped", pid=None, endpoint=None)
+            .execution_options(synchronize_session=False)
+        )
+        self._session.execute(
+            update(Deployment)
+            .where(Deployment.id.in_(orphans))
+            .values(status="stopped", supervisor_id=None, supervisor_seen_at=None)
+            .execution_options(synchronize_session=False)
+        )
 
     def held_by(self, supervisor_id: str) -> list[Deployment]:
         stmt = select(Deployment).where(Deployment.supervisor_id == supervisor_id).order_by(Deployment.id)
