@@ -95,17 +95,23 @@ def test_worker_trains_registers_and_reports(
 
 
 @sqlite_only
-def test_a_job_that_cannot_work_fails_without_retries(
-    platform_client: TestClient, cast: Cast, tiny_model_dir: Path, tmp_path: Path, make_worker: Any
+def test_embedded_worker_hooks_run_jobs_and_permanent_errors_fail_without_retries(
+    platform_db: str, cast: Cast, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
-    upload_dataset(platform_client, cast)
-    not_a_model = tmp_path / "empty-model"
-    not_a_model.mkdir()
-    job = submit(
-        platform_client, cast, {"kind": "train", "spec": {"recipe": tiny_recipe(not_a_model)}}
-    ).json()
-    make_worker()
-    done = wait_for(platform_client, cast, job["id"], TERMINAL)
+    from largeforge.platform.app import create_platform_app
+    from largeforge.platform.jobs.worker import start_embedded_worker, stop_embedded_worker
+
+    app = create_platform_app(
+        database_url=platform_db, startup=[start_embedded_worker], shutdown=[stop_embedded_worker]
+    )
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        assert isinstance(app.state.job_worker, Worker)
+        upload_dataset(client, cast)
+        not_a_model = tmp_path / "empty-model"
+        not_a_model.mkdir()
+        job = submit(client, cast, {"kind": "train", "spec": {"recipe": tiny_recipe(not_a_model)}}).json()
+        done = wait_for(client, cast, job["id"], TERMINAL)
+    assert app.state.job_worker is None  # the shutdown hook stopped it
     assert done["state"] == "failed" and done["attempts"] == 1
     assert str(not_a_model) in done["error"]
 
@@ -233,3 +239,45 @@ def test_pipeline_trains_evaluates_gates_promotes_and_deploys(
     failing = submit(platform_client, cast, {"kind": "pipeline", "spec": strict}).json()
     failed = wait_for(platform_client, cast, failing["id"], TERMINAL, timeout=300)
     assert failed["state"] == "failed" and failed["attempts"] == 1 and "gate failed" in failed["error"]
+
+
+@sqlite_only
+def test_evaluate_and_export_jobs_use_the_projects_models(
+    platform_client: TestClient, cast: Cast, platform_db: str, tiny_model_dir: Path, make_worker: Any
+) -> None:
+    upload_dataset(platform_client, cast)
+    recipe = {**tiny_recipe(tiny_model_dir, steps=2), "register_as": {"name": "tiny-sft"}}
+    trained = submit(platform_client, cast, {"kind": "train", "spec": {"recipe": recipe}}).json()
+    evaluation = submit(
+        platform_client, cast, {"kind": "evaluate", "spec": {"suite": SUITE, "model": "tiny-sft"}}
+    )
+    assert evaluation.status_code == 404  # not registered yet: the project has no such model
+    make_worker(lease_seconds=20)
+    assert wait_for(platform_client, cast, trained["id"], TERMINAL)["state"] == "succeeded"
+
+    evaluation = submit(
+        platform_client, cast, {"kind": "evaluate", "spec": {"suite": SUITE, "model": "tiny-sft:1"}}
+    )
+    export = submit(
+        platform_client, cast, {"kind": "export", "spec": {"format": "merged", "model": "tiny-sft:1"}}
+    )
+    assert evaluation.status_code == 201 and export.status_code == 201, (evaluation.text, export.text)
+    evaluated = wait_for(platform_client, cast, evaluation.json()["id"], TERMINAL)
+    assert evaluated["state"] == "succeeded", evaluated["error"]
+    summary = evaluated["result"]["summary"]
+    assert summary["cases"] == 2 and set(summary["checks"]) == {"json_valid"}
+    assert evaluated["result"]["version"].endswith("tiny-sft:1")
+    exported = wait_for(platform_client, cast, export.json()["id"], TERMINAL)
+    assert exported["state"] == "succeeded", exported["error"]
+    assert exported["result"]["registered"].endswith("tiny-sft-merged:1")
+    models = platform_client.get(
+        f"/api/v1/projects/{cast.projects['alpha']}/models", headers=cast.auth("viewer")
+    )
+    assert "tiny-sft-merged" in models.text
+    # Another project cannot name alpha's model.
+    beta = platform_client.post(
+        f"/api/v1/projects/{cast.projects['beta']}/jobs",
+        json={"kind": "export", "spec": {"format": "merged", "model": "tiny-sft:1"}},
+        headers=cast.auth("outsider"),
+    )
+    assert beta.status_code == 404
