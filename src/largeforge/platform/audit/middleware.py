@@ -19,6 +19,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from largeforge.platform.audit.service import append_entry
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Inference through the deployments' gateway is a POST but changes nothing; usage records log it, and
+# serializing every completion through the audit chain would make the chain the gateway's bottleneck.
+INFERENCE_MARK = "/v1/"
+
+
+def is_audited(method: str, path: str) -> bool:
+    """State-changing API requests: mutating methods under /api/, except inference calls."""
+    return method in MUTATING and path.startswith("/api/") and INFERENCE_MARK not in path[len("/api/v1") :]
+
+
 log = logging.getLogger("largeforge.platform.access")
 
 
@@ -41,7 +51,7 @@ class RequestContextMiddleware:
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         method = scope["method"]
-        audited = method in MUTATING and scope["path"].startswith("/api/")
+        audited = is_audited(method, scope["path"])
         started = time.perf_counter()
         status_holder: dict[str, int] = {}
 
