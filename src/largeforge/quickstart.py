@@ -55,12 +55,11 @@ class QuickstartResult:
         return {"workdir": self.workdir, "stages": [asdict(s) for s in self.stages]}
 
 
-def stage_data(ctx: QuickstartContext) -> StageResult:
-    """Generate the extraction task, write it as files, and import both splits as versions."""
-    from largeforge.data.importing import import_dataset
+def write_task_files(ctx: QuickstartContext) -> tuple[Path, Path, Path]:
+    """Generate the extraction task and write its train, held-out eval and preference files
+    (``ctx.state`` keeps the examples); shared by the local and the ``--via-server`` quickstart."""
     from largeforge.data.synth import save_rows
     from largeforge.data.tasks import as_conversation, as_preference, as_prompt, make_extraction_examples
-    from largeforge.data.versions import open_dataset_store
 
     cfg = ctx.config
     train = make_extraction_examples(cfg.train_rows, seed=cfg.seed)
@@ -74,6 +73,17 @@ def stage_data(ctx: QuickstartContext) -> StageResult:
     pairs_file = save_rows(
         [as_preference(e, cfg.seed) for e in train], data_dir / "extraction-preference.jsonl"
     )
+    ctx.state.update(train_file=train_file, train_examples=train, held_out=held_out)
+    return train_file, eval_file, pairs_file
+
+
+def stage_data(ctx: QuickstartContext) -> StageResult:
+    """Generate the extraction task, write it as files, and import both splits as versions."""
+    from largeforge.data.importing import import_dataset
+    from largeforge.data.versions import open_dataset_store
+
+    train_file, eval_file, pairs_file = write_task_files(ctx)
+    train, held_out = ctx.state["train_examples"], ctx.state["held_out"]
     store = open_dataset_store()
     train_version = import_dataset(train_file, name="quickstart-train", store=store, progress=ctx.progress)
     eval_version = import_dataset(eval_file, name="quickstart-eval", store=store, progress=ctx.progress)
@@ -81,12 +91,9 @@ def stage_data(ctx: QuickstartContext) -> StageResult:
         pairs_file, name="quickstart-preference", store=store, progress=ctx.progress
     )
     ctx.state.update(
-        train_file=train_file,
         train_dataset=train_version.version.id,
         eval_dataset=eval_version.version.id,
         preference_dataset=pairs_version.version.id,
-        train_examples=train,
-        held_out=held_out,
     )
     reused = " (already stored)" if not train_version.created else ""
     return StageResult(
@@ -166,27 +173,29 @@ def _train(ctx: QuickstartContext, name: str, document: dict[str, Any]) -> Any:
     return run_training(validate_recipe(document), output_dir=run_dir, progress=ctx.progress)
 
 
+def sft_recipe(config: QuickstartConfig, model: str, dataset: str) -> dict[str, Any]:
+    """The SFT recipe of the quickstart (also what ``--via-server`` submits as its pipeline's recipe)."""
+    return {
+        "method": "sft",
+        "model": model,
+        "data": {"train": dataset},
+        "training": {
+            "max_steps": config.sft_steps,
+            "batch_size": 32,
+            "learning_rate": 3e-3,
+            "max_length": 96,
+            "logging_steps": min(10, config.sft_steps),
+            "warmup_ratio": 0.05,
+        },
+        "checkpoints": {"save_steps": max(config.sft_steps // 2, 1), "keep_last": 1},
+        "seed": config.seed,
+    }
+
+
 def stage_sft(ctx: QuickstartContext) -> StageResult:
     """Supervised fine-tuning of every weight: a from-scratch base has nothing a LoRA adapter could steer."""
-    cfg = ctx.config
     result = _train(
-        ctx,
-        "sft",
-        {
-            "method": "sft",
-            "model": str(ctx.state["base_model"]),
-            "data": {"train": ctx.state["train_dataset"]},
-            "training": {
-                "max_steps": cfg.sft_steps,
-                "batch_size": 32,
-                "learning_rate": 3e-3,
-                "max_length": 96,
-                "logging_steps": min(10, cfg.sft_steps),
-                "warmup_ratio": 0.05,
-            },
-            "checkpoints": {"save_steps": max(cfg.sft_steps // 2, 1), "keep_last": 1},
-            "seed": cfg.seed,
-        },
+        ctx, "sft", sft_recipe(ctx.config, str(ctx.state["base_model"]), ctx.state["train_dataset"])
     )
     ctx.state["sft_model"] = result.final_dir
     return StageResult(
@@ -263,25 +272,26 @@ def stage_register(ctx: QuickstartContext) -> StageResult:
     return StageResult("register", f"{refs['base']} → {refs['sft']} → {refs['dpo']} (adapter)", details=refs)
 
 
-def _suite(ctx: QuickstartContext) -> Any:
-    import yaml
-
-    from largeforge.evaluation import load_suite
-
-    document = {
+def suite_document(config: QuickstartConfig, dataset: str) -> dict[str, Any]:
+    """The held-out evaluation suite over ``dataset`` (shared with ``--via-server``)."""
+    return {
         "name": "quickstart-extraction",
         "description": "Held-out sentences → the exact name/age/city JSON.",
         "generation": {"max_tokens": 48, "temperature": 0},
-        "cases_from": {
-            "dataset": ctx.state["eval_dataset"],
-            "expected": "answer",
-            "limit": ctx.config.eval_cases,
-        },
+        "cases_from": {"dataset": dataset, "expected": "answer", "limit": config.eval_cases},
         "checks": [
             {"type": "json", "name": "json_valid"},
             {"type": "json", "name": "json_match", "column": "expected", "weight": 2},
         ],
     }
+
+
+def _suite(ctx: QuickstartContext) -> Any:
+    import yaml
+
+    from largeforge.evaluation import load_suite
+
+    document = suite_document(ctx.config, ctx.state["eval_dataset"])
     path = ctx.config.workdir / "suite.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return load_suite(path)
@@ -361,6 +371,15 @@ def stage_export(ctx: QuickstartContext) -> StageResult:
     )
 
 
+# The answer's shape, forced on the served model with response_format.
+PERSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}, "city": {"type": "string"}},
+    "required": ["name", "age", "city"],
+    "additionalProperties": False,
+}
+
+
 def stage_serve(ctx: QuickstartContext) -> StageResult:
     """Serve the promoted model (its base plus its adapter) and query it with the ``openai`` client:
     held-out sentences sent concurrently (one batch in the engine), answers forced to the JSON schema."""
@@ -373,12 +392,7 @@ def stage_serve(ctx: QuickstartContext) -> StageResult:
     cases = ctx.state["held_out"][:16]
     reference = ctx.state["refs"]["dpo"]  # the version @production points at once the gate passed
     name = reference.split(":")[0]
-    schema = {
-        "type": "object",
-        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}, "city": {"type": "string"}},
-        "required": ["name", "age", "city"],
-        "additionalProperties": False,
-    }
+    schema = PERSON_SCHEMA
     command = [sys.executable, "-m", "largeforge", "serve", reference, "--port"]
     log_file = ctx.config.workdir / "serve.log"
     with child_server(command, "/health", log_file) as url:
@@ -409,7 +423,7 @@ def stage_serve(ctx: QuickstartContext) -> StageResult:
         started = time.perf_counter()
         texts = asyncio.run(ask_all())
         seconds = time.perf_counter() - started
-    exact = sum(_parses_to(text, case["fields"]) for text, case in zip(texts, cases, strict=True))
+    exact = sum(parses_to(text, case["fields"]) for text, case in zip(texts, cases, strict=True))
     return StageResult(
         "serve + query",
         f"{reference} over HTTP: {exact}/{len(cases)} exact JSON on held-out sentences "
@@ -418,7 +432,8 @@ def stage_serve(ctx: QuickstartContext) -> StageResult:
     )
 
 
-def _parses_to(text: str, expected: dict[str, Any]) -> bool:
+def parses_to(text: str, expected: dict[str, Any]) -> bool:
+    """Whether a served answer is exactly the expected fields as JSON."""
     import json
 
     try:
@@ -537,10 +552,15 @@ def run_quickstart(config: QuickstartConfig, *, progress: ProgressReporter | Non
 
 
 __all__ = [
+    "PERSON_SCHEMA",
     "STAGES",
     "QuickstartConfig",
     "QuickstartContext",
     "QuickstartResult",
     "StageResult",
+    "parses_to",
     "run_quickstart",
+    "sft_recipe",
+    "suite_document",
+    "write_task_files",
 ]

@@ -94,6 +94,15 @@ def quickstart(
         120, min=1, help="Steps of the second adapter (the router's other expert)."
     ),
     seed: int = typer.Option(0, help="Seed for data and weights."),
+    gate_pass_rate: float = typer.Option(
+        0.8, min=0.0, max=1.0, help="Held-out pass rate the tuned model needs for @production."
+    ),
+    via_server: bool = typer.Option(
+        False,
+        "--via-server",
+        help="Run the loop through a `largeforge server` started for the run: upload, one pipeline job "
+        "followed live, the deployment queried through the gateway.",
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """The whole loop on this machine, end to end, with a summary table."""
@@ -114,7 +123,12 @@ def quickstart(
             dpo_steps=dpo_steps,
             city_steps=city_steps,
             seed=seed,
+            gate_pass_rate=gate_pass_rate,
         )
+        if via_server:
+            from largeforge.quickstart_via_server import run_quickstart_via_server
+
+            return run_quickstart_via_server(config, progress=progress_for(json_output))
         return run_quickstart(config, progress=progress_for(json_output))
 
     def render(result: Any) -> None:
