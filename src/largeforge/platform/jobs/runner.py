@@ -188,10 +188,18 @@ def _register_run(ctx: JobContext, run_dir: Path, name: str, tags: dict[str, str
     return ref
 
 
-def run_evaluate(ctx: JobContext) -> dict[str, Any]:
-    from largeforge.evaluation import TargetSpec, evaluate, validate_suite
+def _suite(ctx: JobContext) -> Any:
+    """The job's suite with its ``cases_from`` dataset (qualified to a version id at submit) read in."""
+    from largeforge.evaluation import validate_suite
+    from largeforge.evaluation.cases import resolve_cases
 
-    suite = validate_suite(ctx.spec["suite"])
+    return resolve_cases(validate_suite(ctx.spec["suite"]), base_dir=ctx.job_dir)
+
+
+def run_evaluate(ctx: JobContext) -> dict[str, Any]:
+    from largeforge.evaluation import TargetSpec, evaluate
+
+    suite = _suite(ctx)
     record = evaluate(TargetSpec(ctx.spec["model"]), suite, reuse=True, progress=ctx.progress)
     return {
         "evaluation": record.id,
@@ -274,9 +282,9 @@ def run_pipeline(ctx: JobContext) -> dict[str, Any]:
 
 
 def _evaluate_and_gate(ctx: JobContext, name: str, version: str, alias: str | None) -> dict[str, Any]:
-    from largeforge.evaluation import TargetSpec, evaluate, gate, set_alias_if_gate_passes, validate_suite
+    from largeforge.evaluation import TargetSpec, evaluate, gate, set_alias_if_gate_passes
 
-    suite = validate_suite(ctx.spec["suite"])
+    suite = _suite(ctx)
     minimums = ctx.spec.get("gate")
     if not minimums:
         record = evaluate(TargetSpec(f"{name}:{version}"), suite, reuse=True, progress=ctx.progress)
