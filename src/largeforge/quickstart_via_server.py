@@ -135,6 +135,8 @@ def stage_query(ctx: QuickstartContext) -> StageResult:
     LargeForge API key), answers forced to the JSON schema; then the usage the gateway recorded."""
     from concurrent.futures import ThreadPoolExecutor
 
+    import openai
+
     from largeforge.data.tasks import INSTRUCTION
 
     client, project, deployment_id = ctx.state["client"], ctx.state["project"], ctx.state.get("deployment")
@@ -164,6 +166,8 @@ def stage_query(ctx: QuickstartContext) -> StageResult:
     try:
         with ThreadPoolExecutor(max_workers=len(cases) or 1) as pool:
             texts = list(pool.map(ask, cases))
+    except openai.APIError as exc:
+        raise JobFailed(f"the gateway of deployment {deployment_id} answered: {exc}") from exc
     finally:
         gateway.close()
     seconds = time.perf_counter() - started

@@ -115,3 +115,22 @@ def test_a_project_keeps_an_owner(platform_client: TestClient, cast: Cast) -> No
         headers=cast.auth("admin"),
     )
     assert by_admin.status_code == 422
+
+
+def test_authorization_hands_its_connection_back(
+    platform_client: TestClient, cast: Cast, platform_db: str
+) -> None:
+    """A streamed answer (job events, the gateway) must not hold a pooled connection for its whole life."""
+    from starlette.requests import Request
+
+    from largeforge.platform.auth.service import AuthService
+    from largeforge.platform.deps import project_role
+    from largeforge.platform.projects.roles import Role
+
+    dependency = project_role(Role.viewer)
+    with make_session_factory(platform_db)() as session:
+        principal = AuthService(session).principal_for_key(cast.keys["viewer"])
+        request = Request({"type": "http", "method": "GET", "headers": [], "app": platform_client.app})
+        access = dependency(project_id="alpha", request=request, principal=principal, db=session)
+        assert access.project.name == "alpha" and access.role is Role.viewer
+        assert not session.in_transaction()

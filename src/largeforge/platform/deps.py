@@ -116,6 +116,9 @@ def project_role(needed: Role) -> Callable[..., ProjectAccess]:
         if project is None or role is None:
             raise NotFound(f"no project {project_id!r} (or you are not a member of it)")
         request.state.project_id = project.id
+        # End the read transaction: the connection goes back to the pool (a streamed answer would
+        # otherwise hold it to the end) and the route's own writes start a fresh transaction.
+        db.commit()
         if not role.allows(needed):
             raise Forbidden(
                 f"this needs the {needed.value} role in project {project.name}; you have {role.value}"

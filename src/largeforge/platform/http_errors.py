@@ -12,6 +12,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from largeforge.errors import LargeForgeError, Overloaded
@@ -71,6 +73,33 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "error")
         return JSONResponse(
             error_body(code, str(exc.detail), request), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(SATimeoutError)
+    async def _pool_exhausted(request: Request, exc: SATimeoutError) -> JSONResponse:
+        log.warning(
+            "database connection pool exhausted",
+            extra={"request_id": getattr(request.state, "request_id", None)},
+        )
+        return JSONResponse(
+            error_body("unavailable", "the database is busy (no free connection); retry shortly", request),
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        locked = "locked" in str(exc.orig)
+        log.warning(
+            "database error: %s", exc.orig, extra={"request_id": getattr(request.state, "request_id", None)}
+        )
+        message = (
+            "the database is busy (locked by another writer)" if locked else "the database is unreachable"
+        )
+        return JSONResponse(
+            error_body("unavailable", f"{message}; retry shortly", request),
+            status_code=503,
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(Exception)

@@ -43,9 +43,7 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("run_dir", sa.Text(), nullable=True),
         sa.Column("event_seq", sa.Integer(), nullable=False),
-        sa.Column(
-            "created_by", sa.String(32), sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True
-        ),
+        sa.Column("created_by", sa.String(32), sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
         sa.Column("api_key_id", sa.String(32), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("started_at", UTCDateTime(), nullable=True),

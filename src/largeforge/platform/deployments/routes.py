@@ -139,7 +139,9 @@ def _gateway_target(role: Role) -> Callable[..., GatewayTarget]:
         access: ProjectAccess = Depends(project_role(role)),
         db: Session = Depends(db_session),
     ) -> GatewayTarget:
-        return resolve_target(db, access, deployment_id)
+        target = resolve_target(db, access, deployment_id)
+        db.commit()  # hand the connection back before the (long, maybe streamed) upstream call
+        return target
 
     return dependency
 

@@ -86,6 +86,7 @@ def follow_job(
 ) -> StreamingResponse:
     """Progress, state, log and metric events as server-sent events, live until the job ends."""
     job = JobRepository(db).get_or_raise(access.project.id, job_id)
+    db.commit()  # the stream reads with its own sessions; do not hold this connection while it lasts
     if last_event_id is not None and last_event_id.strip().isdigit():
         after = max(after, int(last_event_id.strip()))
     return StreamingResponse(
