@@ -3,12 +3,8 @@ two API processes through Redis."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -190,42 +186,6 @@ def test_429_with_retry_after_per_key(platform_db: str) -> None:
 
 
 # --- Redis ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    """A throwaway redis-server on a free loopback port (no persistence); skipped where it is missing,
-    unless LARGEFORGE_REQUIRE_SERVERS=1 (CI)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("LARGEFORGE_REQUIRE_SERVERS") == "1":
-            pytest.fail("redis-server is missing but LARGEFORGE_REQUIRE_SERVERS=1")
-        pytest.skip("Redis is not installed here (apt-get install redis-server); CI runs these tests")
-    import redis
-
-    port = _free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise
-            time.sleep(0.05)
-    client.close()
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_redis_counter_matches_the_memory_one(redis_url: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -141,44 +140,6 @@ def fast_config(*experts: dict[str, Any], **fields: Any) -> dict[str, Any]:
         "experts": list(experts),
         **fields,
     }
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A throwaway redis-server on a free loopback port (no persistence).
-
-    Skipped where redis-server is missing, unless LARGEFORGE_REQUIRE_SERVERS=1 (CI), where that fails.
-    """
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("LARGEFORGE_REQUIRE_SERVERS") == "1":
-            pytest.fail("redis-server is missing but LARGEFORGE_REQUIRE_SERVERS=1")
-        pytest.skip("Redis is not installed here (apt-get install redis-server); CI runs these tests")
-    port = _free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    import redis
-
-    client = redis.Redis(port=port)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise
-            time.sleep(0.05)
-    client.close()
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
