@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         description="Largest dataset upload the control plane accepts, in bytes (default 1 GiB); "
         "a bigger upload is refused with 413 as soon as it crosses the limit.",
     )
+    max_request_bytes: int = Field(
+        default=16 << 20,
+        gt=0,
+        description="Largest request body the control plane reads on any route but dataset uploads, in bytes "
+        "(default 16 MiB); a bigger one is refused with 413 before it fills memory.",
+    )
     log_level: str = Field(default="INFO", description="Python logging level for LargeForge's loggers.")
     redis_url: str | None = Field(
         default=None,

@@ -15,6 +15,7 @@ from largeforge import __version__
 from largeforge.platform.audit.middleware import RequestContextMiddleware
 from largeforge.platform.audit.routes import router as audit_router
 from largeforge.platform.auth.routes import router as auth_router
+from largeforge.platform.body_limit import BodyLimitMiddleware
 from largeforge.platform.datasets.routes import router as datasets_router
 from largeforge.platform.deployments.routes import router as deployments_router
 from largeforge.platform.deps import make_session_factory
@@ -126,6 +127,7 @@ def create_platform_app(
     # The last added is the outermost: the request id exists before the inner two read it.
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(LogContextMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=get_settings().max_request_bytes)
     app.add_middleware(RequestContextMiddleware, session_factory=session_factory)
     return app
 
