@@ -89,7 +89,8 @@ class Settings(BaseSettings):
     )
     ray_address: str | None = Field(
         default=None,
-        description="Ray cluster address for `largeforge worker --executor ray` (ray://host:10001 or auto); "
+        description="Ray cluster address for `largeforge worker --executor ray` (auto on a cluster node, or "
+        "ray://host:10001 with `pip install ray[client]`); "
         "default: start a local Ray instance.",
     )
     serve_api_key: str | None = Field(
