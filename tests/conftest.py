@@ -29,10 +29,14 @@ NANO_CORPUS = [
 
 
 @pytest.fixture(autouse=True)
-def largeforge_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Every test gets its own home directory; nothing leaks between tests."""
+def largeforge_home(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """Every test gets its own home directory; nothing leaks between tests. Jobs may load models by path
+    from anywhere under the test run's temporary directory (where ``tiny_model_dir`` lives)."""
     home = tmp_path / "lf-home"
     monkeypatch.setenv("LARGEFORGE_HOME", str(home))
+    monkeypatch.setenv("LARGEFORGE_JOB_MODEL_ROOTS", str(tmp_path_factory.getbasetemp()))
     get_settings.cache_clear()
     yield home
     get_settings.cache_clear()

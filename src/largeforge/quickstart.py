@@ -109,7 +109,7 @@ def stage_base_model(ctx: QuickstartContext) -> StageResult:
     from largeforge.data.corpus import iter_corpus_texts
     from largeforge.scratch import build_base_model
 
-    model_dir = ctx.config.workdir / "base-model"
+    model_dir = ctx.state.get("base_model_dir") or ctx.config.workdir / "base-model"
     corpus = list(iter_corpus_texts(ctx.state["train_file"]))
     info = _reusable_base_model(model_dir, corpus, ctx.config) or build_base_model(
         model_dir,

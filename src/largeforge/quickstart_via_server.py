@@ -263,8 +263,12 @@ def run_quickstart_via_server(
         Unavailable: the server, the admin commands or the deployment did not come up.
         JobFailed: the pipeline job failed for another reason than its gate.
     """
+    from largeforge.settings import get_settings
+
     ctx = QuickstartContext(config=config, progress=progress or NullProgress())
     config.workdir.mkdir(parents=True, exist_ok=True)
+    # jobs load base models by path only from the allowed roots (default <home>/base-models)
+    ctx.state["base_model_dir"] = get_settings().allowed_model_roots()[0] / "quickstart"
     results = []
     with running_server(config.workdir) as url:
         ctx.state["server_url"] = url

@@ -93,6 +93,12 @@ class Settings(BaseSettings):
         "ray://host:10001 with `pip install ray[client]`); "
         "default: start a local Ray instance.",
     )
+    job_model_roots: str | None = Field(
+        default=None,
+        description="Directories (separated by ':') that jobs may load a model from by path — base models "
+        "on the workers' disks; default: <home>/base-models. Any other path in a job is refused, so one "
+        "project cannot read another's files; project models and hub ids (org/name) need no root.",
+    )
     serve_api_key: str | None = Field(
         default=None,
         description="Bearer key `largeforge serve` requires when --api-key is not given; the deployment "
@@ -147,6 +153,18 @@ class Settings(BaseSettings):
     @property
     def jobs_dir(self) -> Path:
         return self.home / "jobs"
+
+    @property
+    def base_models_dir(self) -> Path:
+        return self.home / "base-models"
+
+    def allowed_model_roots(self) -> list[Path]:
+        """Where jobs may load models from by path (resolved, so symlinks cannot lead out)."""
+        if self.job_model_roots:
+            return [
+                Path(part).expanduser().resolve() for part in self.job_model_roots.split(os.pathsep) if part
+            ]
+        return [self.base_models_dir.resolve()]
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'largeforge.db'}"

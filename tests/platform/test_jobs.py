@@ -269,3 +269,36 @@ def test_logs_are_served_in_chunks(
     assert first.text == "line one\n" and first.headers["x-next-offset"] == "9"
     rest = platform_client.get(url, params={"offset": 9}, headers=cast.auth("viewer"))
     assert rest.text == "line two\n"
+
+
+def test_a_job_loads_models_by_path_only_from_the_allowed_roots(
+    platform_client: TestClient,
+    cast: Cast,
+    dataset: str,
+    tiny_model_dir: Path,
+    largeforge_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from largeforge.settings import get_settings
+
+    monkeypatch.setenv("LARGEFORGE_JOB_MODEL_ROOTS", str(largeforge_home / "base-models"))
+    get_settings.cache_clear()
+    outside = submit(
+        platform_client, cast, {"kind": "train", "spec": {"recipe": tiny_recipe(tiny_model_dir)}}
+    )
+    assert outside.status_code == 422
+    assert "outside the directories jobs may load models from" in outside.json()["error"]["message"]
+    # a way out through ".." is resolved before the check
+    sneaky = largeforge_home / "base-models" / ".." / ".." / tiny_model_dir.name
+    escaped = submit(platform_client, cast, {"kind": "train", "spec": {"recipe": tiny_recipe(sneaky)}})
+    assert escaped.status_code == 422
+    monkeypatch.setenv("LARGEFORGE_JOB_MODEL_ROOTS", str(tiny_model_dir.parent))
+    get_settings.cache_clear()
+    inside = submit(platform_client, cast, {"kind": "train", "spec": {"recipe": tiny_recipe(tiny_model_dir)}})
+    assert inside.status_code == 201, inside.text
+    assert inside.json()["spec"]["recipe"]["model"] == str(tiny_model_dir.resolve())
+    # a hub id is not a path (workers fetch it where a hub is reachable)
+    hub = submit(
+        platform_client, cast, {"kind": "train", "spec": {"recipe": tiny_recipe(Path("org/some-model"))}}
+    )
+    assert hub.status_code == 201, hub.text

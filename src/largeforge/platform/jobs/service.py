@@ -9,6 +9,7 @@ re-running it later means the same inputs. The route that calls these methods co
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -144,15 +145,20 @@ class JobService:
     def resolve_model(self, project: Project, reference: str) -> str:
         """This project's model reference (``NAME``, ``NAME:N``, ``NAME@ALIAS``) as a registry reference.
 
-        A model directory that exists on the workers, or a hub id (``org/name``), is kept as is: base
-        models come from there. Another project's model is as unknown as a missing one.
+        A hub id (``org/name``) is kept as is. A directory is kept only inside the allowed model roots
+        (``LARGEFORGE_JOB_MODEL_ROOTS``, default ``<home>/base-models``): base models live there, and no
+        job may read another project's files by path. Another project's model is as unknown as a
+        missing one.
 
         Raises:
-            NotFound: not one of the project's models. InvalidInput: not a model reference at all.
+            NotFound: not one of the project's models. InvalidInput: not a model reference at all, or a
+                path outside the allowed roots.
         """
         if "\x00" in reference:
             raise InvalidInput("model: a model reference cannot contain NUL characters")
-        if "/" in reference or Path(reference).expanduser().exists():
+        if _looks_like_path(reference):
+            return _allowed_model_path(reference)
+        if _HUB_ID.match(reference):
             return reference
         qualified = registry_ref(project, reference)
         name = qualified.split("@")[0].split(":")[0]
@@ -220,6 +226,30 @@ def _now() -> Any:
     from largeforge.db import utcnow
 
     return utcnow()
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+
+
+def _looks_like_path(reference: str) -> bool:
+    """Paths start with /, . or ~, or have a slash and exist; ``org/name`` that does not exist is a hub id."""
+    return reference.startswith(("/", ".", "~", "\\")) or ("/" in reference and Path(reference).exists())
+
+
+def _allowed_model_path(reference: str) -> str:
+    """``reference`` resolved, when it lies inside an allowed model root."""
+    from largeforge.settings import get_settings
+
+    roots = get_settings().allowed_model_roots()
+    path = Path(reference).expanduser().resolve()
+    if not any(path == root or path.is_relative_to(root) for root in roots):
+        shown = ", ".join(str(root) for root in roots)
+        raise InvalidInput(
+            f"model: {reference!r} is a path outside the directories jobs may load models from ({shown}); "
+            "use one of the project's models (NAME, NAME:N, NAME@ALIAS), put the base model under one of "
+            "those directories, or have the operator add its directory to LARGEFORGE_JOB_MODEL_ROOTS"
+        )
+    return str(path)
 
 
 def _check_suite(session: Session, project: Project, document: dict[str, Any]) -> dict[str, Any]:
