@@ -302,3 +302,11 @@ def test_a_job_loads_models_by_path_only_from_the_allowed_roots(
         platform_client, cast, {"kind": "train", "spec": {"recipe": tiny_recipe(Path("org/some-model"))}}
     )
     assert hub.status_code == 201, hub.text
+
+
+def test_the_recipe_schema_is_served_to_signed_in_users(platform_client: TestClient, cast: Cast) -> None:
+    from largeforge.training.recipe import recipe_json_schema
+
+    assert platform_client.get("/api/v1/recipe-schema").status_code == 401
+    served = platform_client.get("/api/v1/recipe-schema", headers=cast.auth("viewer"))
+    assert served.status_code == 200 and served.json() == recipe_json_schema()

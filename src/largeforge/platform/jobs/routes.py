@@ -7,12 +7,14 @@ another project's job id answers 404.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
-from largeforge.platform.deps import ProjectAccess, db_session, project_role
+from largeforge.platform.auth.principal import Principal
+from largeforge.platform.deps import ProjectAccess, current_principal, db_session, project_role
 from largeforge.platform.jobs.executors import LOG_FILE
 from largeforge.platform.jobs.orm import Job
 from largeforge.platform.jobs.repository import JobRepository
@@ -24,6 +26,15 @@ from largeforge.platform.projects.roles import Role
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
 
 MAX_LOG_BYTES = 1 << 20
+
+
+@router.get("/recipe-schema")
+def recipe_schema(_principal: Principal = Depends(current_principal)) -> dict[str, Any]:
+    """The training recipe's JSON schema: what ``spec.recipe`` of a train or pipeline job must satisfy
+    (the same schema ``largeforge train schema`` prints; editors and the UI build recipes from it)."""
+    from largeforge.training.recipe import recipe_json_schema
+
+    return recipe_json_schema()
 
 
 @router.post("/projects/{project_id}/jobs", status_code=status.HTTP_201_CREATED, response_model=JobOut)
