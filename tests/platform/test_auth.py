@@ -134,3 +134,27 @@ def test_authorization_hands_its_connection_back(
         access = dependency(project_id="alpha", request=request, principal=principal, db=session)
         assert access.project.name == "alpha" and access.role is Role.viewer
         assert not session.in_transaction()
+
+
+def test_a_deactivated_user_is_locked_out_at_once(platform_client: TestClient, cast: Cast) -> None:
+    viewer = cast.user_ids["viewer"]
+    assert platform_client.get("/api/v1/auth/me", headers=cast.auth("viewer")).status_code == 200
+    denied = platform_client.patch(
+        f"/api/v1/users/{viewer}", json={"is_active": False}, headers=cast.auth("owner")
+    )
+    assert denied.status_code == 403  # only global admins
+    off = platform_client.patch(
+        f"/api/v1/users/{viewer}", json={"is_active": False}, headers=cast.auth("root")
+    )
+    assert off.status_code == 200 and off.json()["is_active"] is False
+    assert platform_client.get("/api/v1/auth/me", headers=cast.auth("viewer")).status_code == 401
+    login = platform_client.post(
+        "/api/v1/auth/login", json={"email": "viewer@example.com", "password": PASSWORD}
+    )
+    assert login.status_code == 401
+    myself = platform_client.patch(
+        f"/api/v1/users/{cast.user_ids['root']}", json={"is_admin": False}, headers=cast.auth("root")
+    )
+    assert myself.status_code == 409
+    platform_client.patch(f"/api/v1/users/{viewer}", json={"is_active": True}, headers=cast.auth("root"))
+    assert platform_client.get("/api/v1/auth/me", headers=cast.auth("viewer")).status_code == 200

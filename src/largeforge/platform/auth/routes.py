@@ -17,6 +17,7 @@ from largeforge.platform.auth.schemas import (
     LoginOut,
     UserCreate,
     UserOut,
+    UserUpdate,
 )
 from largeforge.platform.auth.service import SESSION_LIFETIME, AuthService
 from largeforge.platform.deps import (
@@ -104,6 +105,22 @@ def list_users(
     db: Session = Depends(db_session),
 ) -> list[UserOut]:
     return [UserOut.model_validate(user) for user in AuthRepository(db).users(limit=limit, offset=offset)]
+
+
+@router.patch("/users/{user_id}", response_model=UserOut)
+def update_user(
+    user_id: str,
+    body: UserUpdate,
+    admin: Principal = Depends(require_global_admin),
+    db: Session = Depends(db_session),
+) -> UserOut:
+    """Deactivate or reactivate a user (their keys and sessions stop working at once), or change their
+    global admin rights."""
+    user = AuthService(db).update_user(
+        user_id, acting_user_id=admin.user_id, is_active=body.is_active, is_admin=body.is_admin
+    )
+    db.commit()
+    return UserOut.model_validate(user)
 
 
 @router.post("/keys", status_code=status.HTTP_201_CREATED, response_model=KeyCreated)

@@ -29,6 +29,14 @@ class UserCreate(BaseModel):
     is_admin: bool = False
 
 
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    is_active: bool | None = Field(
+        default=None, description="false: every key and session of the user stops working"
+    )
+    is_admin: bool | None = None
+
+
 class UserOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: str

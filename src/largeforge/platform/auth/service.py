@@ -62,6 +62,21 @@ class AuthService:
             raise NotFound(f"no user {user_id}")
         return user
 
+    def update_user(
+        self, user_id: str, *, acting_user_id: str, is_active: bool | None, is_admin: bool | None
+    ) -> User:
+        """Deactivate/reactivate a user or change global admin rights. Nobody takes these from themselves,
+        so the last admin cannot lock everyone out by accident."""
+        user = self.user_or_raise(user_id)
+        if user.id == acting_user_id and (is_active is False or is_admin is False):
+            raise Conflict("you cannot deactivate yourself or drop your own admin rights; ask another admin")
+        if is_active is not None:
+            user.is_active = is_active
+        if is_admin is not None:
+            user.is_admin = is_admin
+        self.session.flush()
+        return user
+
     def authenticate_password(self, email: str, password: str) -> User:
         user = self.repo.user_by_email(email.strip().lower())
         if user is None or not user.is_active or not verify_password(user.password_hash, password):
