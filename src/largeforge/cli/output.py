@@ -7,6 +7,7 @@ errors into a message plus exit code 1 (Typer/Click usage errors exit 2) instead
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -43,6 +44,10 @@ def quiet_libraries() -> None:
     hf_logging.set_verbosity_error()
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
+    # PEFT 0.21 and TRL 1.16 still call the name transformers 5.23 deprecated; nothing a user can act on.
+    warnings.filterwarnings(
+        "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+    )
 
 
 def print_json(document: Any) -> None:
