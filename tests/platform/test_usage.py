@@ -106,3 +106,39 @@ def test_usage_is_the_projects_and_bad_queries_say_why(platform_client: TestClie
     assert backwards.status_code == 422 and "must be after since" in backwards.json()["error"]["message"]
     empty = platform_client.get(url, headers=cast.auth("viewer")).json()
     assert (empty["count"], empty["totals"]["requests"]) == (0, 0)
+
+
+def test_a_stream_read_to_done_is_metered_as_complete_even_if_the_client_hangs_up_at_once() -> None:
+    """The client may close the connection the moment it reads [DONE], before the gateway's generator
+    resumes; that is a complete answer (200), while hanging up earlier is a 499."""
+    import asyncio
+    from collections.abc import AsyncIterator
+    from typing import Any
+
+    from largeforge.platform.deployments.gateway import CLIENT_CLOSED, _metered
+
+    class Meter:
+        def __init__(self) -> None:
+            self.finished: list[tuple[int, Any]] = []
+
+        async def finish(self, app: Any, status: int, usage: Any = None) -> None:
+            self.finished.append((status, usage))
+
+    async def upstream() -> AsyncIterator[bytes]:
+        yield b'data: {"choices": [{"delta": {"content": "hi"}}]}\n\n'
+        yield b'data: {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}\n\n'
+        yield b"data: [DONE]\n\n"
+
+    async def read(until: bytes) -> Meter:
+        meter = Meter()
+        stream = _metered(upstream(), False, meter, app=None)  # type: ignore[arg-type]
+        async for piece in stream:
+            if until in piece:
+                break
+        await stream.aclose()  # what Starlette does when the client disconnects
+        return meter
+
+    complete = asyncio.run(read(b"[DONE]"))
+    assert complete.finished == [(200, {"prompt_tokens": 3, "completion_tokens": 1})]
+    early = asyncio.run(read(b"hi"))
+    assert early.finished[0][0] == CLIENT_CLOSED

@@ -239,6 +239,9 @@ async def _metered(
                     found, keep, failed = _inspect(event, wants_usage)
                     usage = found or usage
                     status = 502 if failed else status
+                    if status == CLIENT_CLOSED and event.strip() == b"data: [DONE]":
+                        # complete: a client that hangs up right after reading [DONE] is not a 499
+                        status = 200
                     if keep:
                         kept.append(event + b"\n\n")
                 if kept:
