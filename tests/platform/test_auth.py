@@ -158,3 +158,16 @@ def test_a_deactivated_user_is_locked_out_at_once(platform_client: TestClient, c
     assert myself.status_code == 409
     platform_client.patch(f"/api/v1/users/{viewer}", json={"is_active": True}, headers=cast.auth("root"))
     assert platform_client.get("/api/v1/auth/me", headers=cast.auth("viewer")).status_code == 200
+
+
+def test_a_key_with_zero_limits_is_unlimited(platform_client: TestClient, cast: Cast) -> None:
+    created = platform_client.post(
+        "/api/v1/keys", json={"name": "bulk", "requests_per_minute": 0}, headers=cast.auth("developer")
+    )
+    assert created.status_code == 201 and created.json()["requests_per_minute"] == 0
+    limiter = platform_client.app.state.rate_limiter  # type: ignore[attr-defined]
+    limiter.default_rpm = 1  # the server's default would stop the second call
+    headers = {"Authorization": f"Bearer {created.json()['key']}"}
+    assert all(platform_client.get("/api/v1/auth/me", headers=headers).status_code == 200 for _ in range(5))
+    assert platform_client.get("/api/v1/auth/me", headers=cast.auth("viewer")).status_code == 200
+    assert platform_client.get("/api/v1/auth/me", headers=cast.auth("viewer")).status_code == 429

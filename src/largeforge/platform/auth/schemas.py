@@ -53,10 +53,10 @@ class KeyCreate(BaseModel):
     role: Role | None = Field(default=None, description="the most this key may do in its project")
     expires_at: datetime | None = Field(default=None, description="ISO 8601 with a timezone; default: never")
     requests_per_minute: int | None = Field(
-        default=None, ge=1, le=1_000_000, description="default: the server's"
+        default=None, ge=0, le=1_000_000, description="default: the server's; 0 = unlimited"
     )
     tokens_per_minute: int | None = Field(
-        default=None, ge=1, le=1_000_000_000, description="default: the server's"
+        default=None, ge=0, le=1_000_000_000, description="default: the server's; 0 = unlimited"
     )
 
 
