@@ -171,3 +171,17 @@ def test_a_key_with_zero_limits_is_unlimited(platform_client: TestClient, cast: 
     assert all(platform_client.get("/api/v1/auth/me", headers=headers).status_code == 200 for _ in range(5))
     assert platform_client.get("/api/v1/auth/me", headers=cast.auth("viewer")).status_code == 200
     assert platform_client.get("/api/v1/auth/me", headers=cast.auth("viewer")).status_code == 429
+
+
+def test_numbers_too_large_to_store_are_a_422(platform_client: TestClient, cast: Cast) -> None:
+    huge = str(2**63)  # found by the fuzz test: SQLite cannot bind it
+    users = platform_client.get("/api/v1/users", params={"offset": huge}, headers=cast.auth("root"))
+    assert users.status_code == 422 and "offset" in users.json()["error"]["message"]
+    jobs = platform_client.get(
+        f"/api/v1/projects/{cast.projects['alpha']}/jobs",
+        params={"offset": huge},
+        headers=cast.auth("viewer"),
+    )
+    assert jobs.status_code == 422
+    audit = platform_client.get("/api/v1/audit", params={"before_seq": huge}, headers=cast.auth("root"))
+    assert audit.status_code == 422

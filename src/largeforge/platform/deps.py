@@ -29,6 +29,9 @@ SESSION_COOKIE = "lf_session"
 CSRF_COOKIE = "lf_csrf"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The largest number a query parameter may carry: every database stores 64-bit integers, and an
+# offset or sequence number beyond this is a mistake, not a request (422 rather than a driver error).
+MAX_QUERY_INT = 2**53
 
 
 def db_session(request: Request) -> Iterator[Session]:
@@ -132,6 +135,7 @@ def project_role(needed: Role) -> Callable[..., ProjectAccess]:
 __all__ = [
     "CSRF_COOKIE",
     "CSRF_HEADER",
+    "MAX_QUERY_INT",
     "SESSION_COOKIE",
     "ProjectAccess",
     "current_principal",

@@ -75,6 +75,15 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body(code, str(exc.detail), request), status_code=exc.status_code, headers=exc.headers
         )
 
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> JSONResponse:
+        return JSONResponse(
+            error_body(
+                "invalid_input", "a number in the request is too large to store; send a smaller one", request
+            ),
+            status_code=422,
+        )
+
     @app.exception_handler(SATimeoutError)
     async def _pool_exhausted(request: Request, exc: SATimeoutError) -> JSONResponse:
         log.warning(

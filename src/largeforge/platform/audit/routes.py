@@ -10,7 +10,13 @@ from sqlalchemy.orm import Session
 from largeforge.platform.audit.schemas import AuditEntryOut, VerifyOut
 from largeforge.platform.audit.service import query_entries, verify_chain
 from largeforge.platform.auth.principal import Principal
-from largeforge.platform.deps import ProjectAccess, db_session, project_role, require_global_admin
+from largeforge.platform.deps import (
+    MAX_QUERY_INT,
+    ProjectAccess,
+    db_session,
+    project_role,
+    require_global_admin,
+)
 from largeforge.platform.projects.roles import Role
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
@@ -23,7 +29,7 @@ def list_audit(
     action: str | None = Query(None, max_length=200, description="substring of 'METHOD /path/template'"),
     since: datetime | None = None,
     until: datetime | None = None,
-    before_seq: int | None = Query(None, ge=1),
+    before_seq: int | None = Query(None, ge=1, le=MAX_QUERY_INT),
     limit: int = Query(100, ge=1, le=1000),
     _admin: Principal = Depends(require_global_admin),
     db: Session = Depends(db_session),
@@ -57,7 +63,7 @@ def list_project_audit(
     action: str | None = Query(None, max_length=200),
     since: datetime | None = None,
     until: datetime | None = None,
-    before_seq: int | None = Query(None, ge=1),
+    before_seq: int | None = Query(None, ge=1, le=MAX_QUERY_INT),
     limit: int = Query(100, ge=1, le=1000),
     access: ProjectAccess = Depends(project_role(Role.admin)),
     db: Session = Depends(db_session),

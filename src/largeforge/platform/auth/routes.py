@@ -22,6 +22,7 @@ from largeforge.platform.auth.schemas import (
 from largeforge.platform.auth.service import SESSION_LIFETIME, AuthService
 from largeforge.platform.deps import (
     CSRF_COOKIE,
+    MAX_QUERY_INT,
     SESSION_COOKIE,
     ProjectAccess,
     current_principal,
@@ -100,7 +101,7 @@ def create_user(
 @router.get("/users", response_model=list[UserOut])
 def list_users(
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_QUERY_INT),
     _admin: Principal = Depends(require_global_admin),
     db: Session = Depends(db_session),
 ) -> list[UserOut]:

@@ -14,7 +14,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
 from largeforge.platform.auth.principal import Principal
-from largeforge.platform.deps import ProjectAccess, current_principal, db_session, project_role
+from largeforge.platform.deps import MAX_QUERY_INT, ProjectAccess, current_principal, db_session, project_role
 from largeforge.platform.jobs.executors import LOG_FILE
 from largeforge.platform.jobs.orm import Job
 from largeforge.platform.jobs.repository import JobRepository
@@ -62,7 +62,7 @@ def list_jobs(
     state: list[JobState] = Query([], description="Only jobs in these states."),
     kind: list[JobKind] = Query([], description="Only jobs of these kinds."),
     limit: int = Query(100, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_QUERY_INT),
     access: ProjectAccess = Depends(project_role(Role.viewer)),
     db: Session = Depends(db_session),
 ) -> JobList:
@@ -90,7 +90,7 @@ def get_job(
 def follow_job(
     job_id: str,
     request: Request,
-    after: int = Query(0, ge=0, description="Send events with a larger seq only."),
+    after: int = Query(0, ge=0, le=MAX_QUERY_INT, description="Send events with a larger seq only."),
     last_event_id: str | None = Header(None, alias="Last-Event-ID"),
     access: ProjectAccess = Depends(project_role(Role.viewer)),
     db: Session = Depends(db_session),
@@ -99,7 +99,7 @@ def follow_job(
     job = JobRepository(db).get_or_raise(access.project.id, job_id)
     db.commit()  # the stream reads with its own sessions; do not hold this connection while it lasts
     if last_event_id is not None and last_event_id.strip().isdigit():
-        after = max(after, int(last_event_id.strip()))
+        after = max(after, min(int(last_event_id.strip()), MAX_QUERY_INT))
     return StreamingResponse(
         follow_job_events(request.app.state.session_factory, job.id, after),
         media_type="text/event-stream",
@@ -110,7 +110,9 @@ def follow_job(
 @router.get("/projects/{project_id}/jobs/{job_id}/logs", response_class=PlainTextResponse)
 def job_logs(
     job_id: str,
-    offset: int = Query(0, ge=0, description="Start at this byte of the log (follow with X-Next-Offset)."),
+    offset: int = Query(
+        0, ge=0, le=MAX_QUERY_INT, description="Start at this byte of the log (follow with X-Next-Offset)."
+    ),
     limit: int = Query(MAX_LOG_BYTES, ge=1, le=MAX_LOG_BYTES, description="At most this many bytes."),
     access: ProjectAccess = Depends(project_role(Role.viewer)),
     db: Session = Depends(db_session),
