@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from largeforge.errors import InvalidInput
@@ -57,7 +58,7 @@ def record_usage(session_factory: sessionmaker[Session], entry: UsageEntry) -> N
                 )
             )
             session.commit()
-    except Exception:
+    except SQLAlchemyError:  # the answer was already sent; a lost usage row must not break the stream
         log.exception("could not record usage", extra={"project_id": entry.project_id})
 
 
